@@ -1,0 +1,391 @@
+"""Pure checkers: a timeline of client operations in, numbers and a verdict out.
+
+They never touch the network; each is one function of the history, tested with hand-written ones.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_left, bisect_right
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Sequence
+
+from chaos.slo import SLO
+from chaos.timeline import FAIL, INFO, INVOKE, OK, Event
+
+__all__ = [
+    "WriteLoss",
+    "SplitBrain",
+    "ProbeStats",
+    "Verdict",
+    "PASS",
+    "FAIL_VERDICT",
+    "UNKNOWN",
+    "unavailability_s",
+    "recovery_s",
+    "write_loss",
+    "split_brain",
+    "probe_stats",
+    "combine",
+    "judge",
+]
+
+PASS = "pass"
+UNKNOWN = "unknown"
+FAIL_VERDICT = "fail"
+# Jepsen's order: a failure is never hidden by an unknown, and an unknown never becomes a pass.
+_SEVERITY = {PASS: 0, UNKNOWN: 1, FAIL_VERDICT: 2}
+
+# Lists of ids stored in results are capped so a disaster does not produce a 100 MB JSON file.
+MAX_IDS = 100
+
+_COMPLETIONS = (OK, FAIL, INFO)
+
+
+@dataclass(frozen=True)
+class WriteLoss:
+    """Acknowledged writes compared with what the verification read returned."""
+
+    acked_writes: int
+    lost_writes: int
+    lost_ids: list[Any]
+    duplicate_writes: int
+    duplicate_ids: list[Any]
+    unexpected_writes: int
+    indeterminate_writes: int
+    verified: bool
+
+
+@dataclass(frozen=True)
+class SplitBrain:
+    """Per node, the window in which it acknowledged writes; overlapping windows are split brain."""
+
+    detected: bool
+    nodes: dict[str, tuple[float, float]]
+    overlaps: list[tuple[str, str, float, float]]
+
+
+@dataclass(frozen=True)
+class ProbeStats:
+    """How much the probes did, and how regularly they issued operations."""
+
+    ops: int
+    ok: int
+    errors: int
+    probe_interval_s: float | None
+    probe_interval_p95_s: float | None
+    probe_interval_max_s: float | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """pass | fail | unknown, why, and the numbers it was decided on."""
+
+    verdict: str
+    reasons: tuple[str, ...] = ()
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.verdict not in _SEVERITY:
+            raise ValueError(f"verdict must be one of {sorted(_SEVERITY)}, got {self.verdict!r}")
+
+    @property
+    def passed(self) -> bool:
+        return self.verdict == PASS
+
+
+def _completions(events: Iterable[Event]) -> list[Event]:
+    return sorted((e for e in events if e.kind in _COMPLETIONS), key=lambda e: e.t)
+
+
+def _ok_times(events: Iterable[Event]) -> list[float]:
+    return sorted(e.t for e in events if e.kind == OK)
+
+
+def _sorted_values(values: Iterable[Any]) -> list[Any]:
+    # Ids are usually all ints or all strings; fall back to repr order for mixed types.
+    vals = list(values)
+    try:
+        return sorted(vals)
+    except TypeError:
+        return sorted(vals, key=repr)
+
+
+def unavailability_s(events: Iterable[Event], injected_s: float, end_s: float) -> float:
+    """Longest gap between successive successful completions among gaps ending after injection.
+
+    The gap containing the injection starts at the last OK before it (what the client saw), or
+    at the injection itself when there was none. The final gap runs from the last OK to end_s,
+    so an outage still going on at the end is counted; pass the time the probes stopped as end_s.
+    """
+    oks = [t for t in _ok_times(events) if t <= end_s]
+    before = [t for t in oks if t < injected_s]
+    start = before[-1] if before else injected_s
+    longest = 0.0
+    for t in oks[len(before):]:
+        longest = max(longest, t - start)
+        start = t
+    return max(longest, end_s - start)
+
+
+def recovery_s(events: Iterable[Event], injected_s: float, end_s: float, settle_s: float) -> float | None:
+    """Seconds from injection to the start of the first sustained run of success, or None.
+
+    A candidate OK at t_r is sustained when (t_r, t_r + settle_s] holds at least one OK, no FAIL
+    or INFO, and ends before end_s. Completion times are used throughout: a request that started
+    earlier but failed after t_r is a failure the client saw after t_r.
+    """
+    done = [e for e in _completions(events) if e.t <= end_s]
+    ok_times = [e.t for e in done if e.kind == OK]
+    bad_times = [e.t for e in done if e.kind != OK]
+    for i in range(bisect_left(ok_times, injected_s), len(ok_times)):
+        t_r = ok_times[i]
+        window_end = t_r + settle_s
+        if window_end > end_s:
+            return None  # every later candidate has an even shorter observation window
+        next_bad = bisect_right(bad_times, t_r)
+        if next_bad < len(bad_times) and bad_times[next_bad] <= window_end:
+            continue
+        next_ok = bisect_right(ok_times, t_r)
+        if next_ok < len(ok_times) and ok_times[next_ok] <= window_end:
+            return t_r - injected_s
+    return None
+
+
+def write_loss(events: Iterable[Event], present: Sequence[Any] | None) -> WriteLoss:
+    """Compare acknowledged writes with the verification read (`present`, None if it failed)."""
+    evs = list(events)
+    acked = {e.value for e in evs if e.kind == OK and e.op == "write"}
+    # Completions are included so a history whose invoke was lost is not flagged as corruption.
+    written = {e.value for e in evs if e.op == "write" and e.kind in (INVOKE, *_COMPLETIONS)}
+    indeterminate = sum(1 for e in evs if e.kind == INFO and e.op == "write")
+    if present is None:
+        return WriteLoss(len(acked), 0, [], 0, [], 0, indeterminate, verified=False)
+    counts = Counter(present)
+    lost = _sorted_values(acked - set(counts))
+    duplicates = _sorted_values(v for v, n in counts.items() if n > 1)
+    unexpected = [v for v in counts if v not in written]
+    return WriteLoss(
+        acked_writes=len(acked),
+        lost_writes=len(lost),
+        lost_ids=lost[:MAX_IDS],
+        duplicate_writes=len(duplicates),
+        duplicate_ids=duplicates[:MAX_IDS],
+        unexpected_writes=len(unexpected),
+        indeterminate_writes=indeterminate,
+        verified=True,
+    )
+
+
+def split_brain(events: Iterable[Event]) -> SplitBrain:
+    """Detect two nodes acknowledging writes in overlapping windows (first to last ack each).
+
+    A node that acknowledges again after a later failback spans the other node's window too,
+    so experiments that fail back within one run will be reported as split brain.
+    """
+    nodes: dict[str, tuple[float, float]] = {}
+    for e in sorted(events, key=lambda e: e.t):
+        if e.kind != OK or e.op != "write" or e.node is None:
+            continue
+        first, _ = nodes.get(e.node, (e.t, e.t))
+        nodes[e.node] = (first, e.t)
+    overlaps: list[tuple[str, str, float, float]] = []
+    names = sorted(nodes)
+    for i, a in enumerate(names):
+        for b in names[i + 1:]:
+            start = max(nodes[a][0], nodes[b][0])
+            end = min(nodes[a][1], nodes[b][1])
+            # Touching windows (end == start) are one ack handed over, not two primaries.
+            if start < end:
+                overlaps.append((a, b, start, end))
+    return SplitBrain(detected=bool(overlaps), nodes=nodes, overlaps=overlaps)
+
+
+def _p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    rank = math.ceil(0.95 * len(ordered))  # nearest-rank: always one of the observed values
+    return ordered[max(rank, 1) - 1]
+
+
+def probe_stats(events: Iterable[Event]) -> ProbeStats:
+    """Counts of completions and the spacing of invokes per worker (a stalled probe shows here)."""
+    evs = sorted(events, key=lambda e: e.t)
+    completions = [e for e in evs if e.kind in _COMPLETIONS]
+    ok = sum(1 for e in completions if e.kind == OK)
+    last_invoke: dict[str, float] = {}
+    intervals: list[float] = []
+    for e in evs:
+        if e.kind != INVOKE:
+            continue
+        if e.process in last_invoke:
+            intervals.append(e.t - last_invoke[e.process])
+        last_invoke[e.process] = e.t
+    return ProbeStats(
+        ops=len(completions),
+        ok=ok,
+        errors=len(completions) - ok,
+        probe_interval_s=sum(intervals) / len(intervals) if intervals else None,
+        probe_interval_p95_s=_p95(intervals) if intervals else None,
+        probe_interval_max_s=max(intervals) if intervals else None,
+    )
+
+
+def combine(verdicts: Iterable[Verdict]) -> Verdict:
+    """fail beats unknown beats pass; every reason is kept, metrics are merged in order."""
+    worst = PASS
+    reasons: list[str] = []
+    metrics: dict[str, Any] = {}
+    for v in verdicts:
+        if _SEVERITY[v.verdict] > _SEVERITY[worst]:
+            worst = v.verdict
+        reasons.extend(v.reasons)
+        metrics.update(v.metrics)
+    return Verdict(worst, tuple(reasons), metrics)
+
+
+def _round(value: Any) -> Any:
+    return round(value, 3) if isinstance(value, float) else value
+
+
+def _g(value: float) -> str:
+    return f"{value:g}"
+
+
+def judge(
+    events: Iterable[Event],
+    *,
+    injected_s: float,
+    healed_s: float | None,
+    end_s: float,
+    slo: SLO,
+    fault_proven: bool,
+    present: Sequence[Any] | None,
+) -> Verdict:
+    """Run every checker and turn the numbers into one verdict, with a reason per finding.
+
+    A crashed checker makes the verdict unknown (never pass); the other checkers still run.
+    """
+    evs = sorted(events, key=lambda e: e.t)
+    findings: list[Verdict] = []
+    crashed: set[str] = set()
+
+    def run(name: str, fn: Callable[[], Any]) -> Any:
+        try:
+            return fn()
+        except Exception as exc:  # a checker bug must not turn into a pass, nor hide the others
+            crashed.add(name)
+            findings.append(Verdict(UNKNOWN, (f"checker {name} crashed: {type(exc).__name__}: {exc}",)))
+            return None
+
+    # Looked up through the module so tests (and users) can substitute a checker.
+    unavail = run("unavailability_s", lambda: unavailability_s(evs, injected_s, end_s))
+    recovery = run("recovery_s", lambda: recovery_s(evs, injected_s, end_s, slo.settle_s))
+    loss: WriteLoss | None = run("write_loss", lambda: write_loss(evs, present))
+    brain: SplitBrain | None = run("split_brain", lambda: split_brain(evs))
+    stats: ProbeStats | None = run("probe_stats", lambda: probe_stats(evs))
+
+    def unknown(reason: str) -> None:
+        findings.append(Verdict(UNKNOWN, (reason,)))
+
+    def fail(reason: str) -> None:
+        findings.append(Verdict(FAIL_VERDICT, (reason,)))
+
+    if not fault_proven:
+        unknown("no proof the fault took effect")
+    if not any(e.kind == OK and e.t < injected_s for e in evs):
+        unknown(f"no baseline: no successful operation before injection at {_g(injected_s)} s")
+
+    if unavail is not None and slo.max_unavailability_s is not None and unavail > slo.max_unavailability_s:
+        fail(f"unavailability {unavail:.3f} s > max_unavailability_s {_g(slo.max_unavailability_s)}")
+
+    # Only a recovery_s checker that ran and found nothing means "did not recover".
+    if recovery is None and "recovery_s" not in crashed:
+        fail(
+            f"did not recover (no sustained success for settle_s={_g(slo.settle_s)} s "
+            f"before end at {_g(end_s)} s)"
+        )
+    elif recovery is not None and slo.max_recovery_s is not None and recovery > slo.max_recovery_s:
+        fail(f"recovery {recovery:.3f} s > max_recovery_s {_g(slo.max_recovery_s)}")
+
+    if loss is not None:
+        if not loss.verified:
+            unknown("verification read failed: write loss cannot be judged")
+        elif loss.acked_writes == 0:
+            unknown("no acknowledged writes: write loss cannot be judged")
+        else:
+            if slo.max_lost_writes is not None and loss.lost_writes > slo.max_lost_writes:
+                ids = ", ".join(map(str, loss.lost_ids[:10]))
+                fail(
+                    f"lost writes {loss.lost_writes} of {loss.acked_writes} acknowledged "
+                    f"> max_lost_writes {slo.max_lost_writes} (first ids: {ids})"
+                )
+            if slo.max_duplicate_writes is not None and loss.duplicate_writes > slo.max_duplicate_writes:
+                ids = ", ".join(map(str, loss.duplicate_ids[:10]))
+                fail(
+                    f"duplicate writes {loss.duplicate_writes} > max_duplicate_writes "
+                    f"{slo.max_duplicate_writes} (first ids: {ids})"
+                )
+            if loss.unexpected_writes:
+                # A value nobody wrote is corruption (or a stale table from another run).
+                fail(f"unexpected values read back: {loss.unexpected_writes} never written by the probes")
+
+    if brain is not None and brain.detected and not slo.allow_split_brain:
+        a, b, start, end = brain.overlaps[0]
+        fail(
+            f"split brain: {a} and {b} both acknowledged writes between {start:.3f} s and {end:.3f} s"
+            + (f" (+{len(brain.overlaps) - 1} more overlaps)" if len(brain.overlaps) > 1 else "")
+        )
+
+    if slo.expect_writes_refused:
+        accepted = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
+        if accepted:
+            fail(
+                f"{accepted} writes acknowledged after injection at {_g(injected_s)} s and before heal "
+                f"at {_g(end_s if healed_s is None else healed_s)} s; expect_writes_refused is true"
+            )
+
+    metrics: dict[str, Any] = {
+        "unavailability_s": unavail,
+        "recovery_s": recovery,
+        "acked_writes": loss.acked_writes if loss else None,
+        # An unverified read proves nothing: None, not a reassuring 0, in the trend data.
+        "lost_writes": loss.lost_writes if loss and loss.verified else None,
+        "duplicate_writes": loss.duplicate_writes if loss and loss.verified else None,
+        "unexpected_writes": loss.unexpected_writes if loss and loss.verified else None,
+        "indeterminate_writes": loss.indeterminate_writes if loss else None,
+        "lost_ids": loss.lost_ids if loss else [],
+        "duplicate_ids": loss.duplicate_ids if loss else [],
+        "split_brain": brain.detected if brain else None,
+        "split_brain_overlaps": [[a, b, _round(s), _round(e)] for a, b, s, e in brain.overlaps] if brain else [],
+        "probe_interval_s": stats.probe_interval_s if stats else None,
+        "probe_interval_p95_s": stats.probe_interval_p95_s if stats else None,
+        "probe_interval_max_s": stats.probe_interval_max_s if stats else None,
+        "ops": stats.ops if stats else None,
+        "errors": stats.errors if stats else None,
+    }
+    metrics = {k: _round(v) for k, v in metrics.items()}
+    combined = combine(findings)
+    return Verdict(combined.verdict, combined.reasons, metrics)
+
+
+def _writes_acked_during_fault(events: Sequence[Event], injected_s: float, healed_s: float) -> int:
+    """Writes issued at or after injection and acknowledged before heal.
+
+    A write invoked before the injection may legitimately be acknowledged just after it (it had
+    its quorum already), so only writes the client sent into the fault count.
+    """
+    invoked_at: dict[tuple[str, Any], float] = {}
+    count = 0
+    for e in events:
+        if e.op != "write":
+            continue
+        if e.kind == INVOKE:
+            invoked_at[(e.process, e.value)] = e.t
+        elif e.kind == OK and injected_s <= e.t <= healed_s:
+            start = invoked_at.get((e.process, e.value))
+            if start is None and e.latency_s is not None:
+                start = e.t - e.latency_s
+            if start is None or start >= injected_s:
+                count += 1
+    return count

@@ -1,0 +1,65 @@
+"""Errors that say who is at fault: the user's input, the harness, or the system under test.
+
+Every exception the library raises derives from ChaosError; the CLI maps InvalidConfig to exit
+status 2, SLOViolation to 1, and anything else to 3 (the harness itself failed).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ChaosError",
+    "InvalidConfig",
+    "MissingPrerequisite",
+    "HarnessError",
+    "InjectionError",
+    "HealError",
+    "PlatformError",
+    "SLOViolation",
+]
+
+
+class ChaosError(Exception):
+    """Root of every error the harness raises."""
+
+
+class InvalidConfig(ChaosError):
+    """The user's input is wrong (SLO file, selector, option). Raised before any fault."""
+
+    def __init__(self, message: str, *, field: str | None = None, fix: str | None = None):
+        self.field = field
+        self.fix = fix
+        parts = []
+        if field:
+            parts.append(f"{field}: ")
+        parts.append(message)
+        if fix:
+            parts.append(f" (fix: {fix})")
+        super().__init__("".join(parts))
+
+
+class MissingPrerequisite(InvalidConfig):
+    """The machine lacks something the run needs (root, a binary, a package)."""
+
+
+class HarnessError(ChaosError):
+    """The harness itself failed; the system under test is not to blame."""
+
+
+class PlatformError(HarnessError):
+    """A platform action (start a process, add a rule) failed."""
+
+
+class InjectionError(HarnessError):
+    """A fault could not be injected (or its effect could not be proven)."""
+
+
+class HealError(HarnessError):
+    """A fault could not be healed; `chaos heal` is the way out."""
+
+
+class SLOViolation(ChaosError):
+    """The system under test broke its SLO. Carries the verdict for the message."""
+
+    def __init__(self, message: str, verdict: object | None = None):
+        self.verdict = verdict
+        super().__init__(message)

@@ -1,0 +1,18 @@
+"""Platforms: where the stack runs (nodes, zones, pods) and the raw actions faults are made of."""
+
+from .base import Node, Pod, PodSpec, Platform
+
+__all__ = ["Node", "Pod", "PodSpec", "Platform", "get_platform", "PLATFORMS"]
+
+PLATFORMS = ("local",)
+
+
+def get_platform(name: str, **kwargs) -> Platform:
+    from ..errors import InvalidConfig
+
+    if name == "local":
+        from .local import LocalPlatform
+
+        return LocalPlatform(**kwargs)
+    raise InvalidConfig(f"unknown platform {name!r}", field="--platform",
+                        fix=f"choose one of: {', '.join(PLATFORMS)}")

@@ -1,0 +1,602 @@
+"""The local platform, the embedded default: nodes are Linux network namespaces on this host,
+joined by one bridge, with server processes ("pods") supervised like a kubelet would.
+
+Layout (subnet configurable, default 10.213.0.0/24, or CHAOS_LOCAL_SUBNET):
+  bridge chaosbr0 = .1 (the clients: the harness runs in the host's namespace)
+  node chaos-<zone><n> = .(10*zone_index + 10 + n), e.g. chaos-a1 = .11, chaos-b1 = .21
+Faults are built from the raw actions here; each action writes its undo into the run's ledger
+before it changes anything, so `chaos heal` can undo it after a crash.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import ipaddress
+import os
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .._run import run, run_ok
+from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
+from ..ledger import Ledger, Undo, default_state_dir, heal_stale, new_run_id, undo_action
+from .base import Node, Pod, PodSpec
+
+__all__ = ["LocalPlatform", "DEFAULT_SUBNET", "check_prerequisites", "BRIDGE"]
+
+DEFAULT_SUBNET = "10.213.0.0/24"
+BRIDGE = "chaosbr0"
+NETNS_PREFIX = "chaos-"
+ZONES = ("a", "b", "c")
+REQUIRED_BINARIES = {"ip": "apt-get install iproute2", "iptables": "apt-get install iptables",
+                     "iptables-save": "apt-get install iptables", "setpriv": "apt-get install util-linux"}
+
+# Restart back-off like a kubelet's, scaled down for tests: doubles per quick crash, capped.
+RESTART_BACKOFF_S = (0.2, 1.0, 2.0, 4.0, 8.0)
+RESTART_RESET_AFTER_S = 10.0
+
+
+def check_prerequisites() -> list[str]:
+    """What is missing to run the local platform, each with its fix (empty when all is there)."""
+    missing = []
+    if os.geteuid() != 0:
+        missing.append("root privileges: the local platform creates network namespaces and "
+                       "iptables rules (fix: run as root, e.g. `sudo chaos run ...`)")
+    for binary, fix in REQUIRED_BINARIES.items():
+        if shutil.which(binary) is None:
+            missing.append(f"{binary} not found (fix: {fix})")
+    return missing
+
+
+def _netns_pids(netns: str) -> list[int]:
+    proc = run(["ip", "netns", "pids", netns], check=False)
+    return [int(p) for p in proc.stdout.split()] if proc.returncode == 0 else []
+
+
+def _kill_netns(netns: str, sig: int = signal.SIGKILL, wait_s: float = 5.0) -> list[int]:
+    """Signal every process in the namespace; with SIGKILL, wait until they are gone."""
+    pids = _netns_pids(netns)
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    if sig == signal.SIGKILL:
+        deadline = time.monotonic() + wait_s
+        while _netns_pids(netns) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    return pids
+
+
+def _rules_with_comment(netns: str | None, comment: str) -> list[str]:
+    """The `-A ...` lines of the filter table that carry exactly this comment."""
+    proc = run(["iptables-save", "-t", "filter"], netns=netns, check=False)
+    if proc.returncode != 0:
+        return []
+    rules = []
+    for line in proc.stdout.splitlines():
+        if line.startswith("-A ") and "--comment" in line:
+            args = shlex.split(line)
+            i = args.index("--comment")
+            if args[i + 1] == comment:
+                rules.append(line)
+    return rules
+
+
+def _ns_exists(netns: str) -> bool:
+    return os.path.exists(f"/run/netns/{netns}")
+
+
+# --- undo actions (idempotent; run by the run itself or by `chaos heal`) -----------------------
+
+@undo_action("iptables_comment")
+def _undo_iptables(args: dict[str, Any]) -> None:
+    netns = args.get("netns")
+    if netns and not _ns_exists(netns):
+        return
+    for line in _rules_with_comment(netns, args["comment"]):
+        run(["iptables", "-t", "filter", "-D", *shlex.split(line)[1:]], netns=netns, check=False)
+    left = _rules_with_comment(netns, args["comment"])
+    if left:
+        raise PlatformError(f"iptables rules still present in {netns or 'host'}: {left}")
+
+
+@undo_action("link_up")
+def _undo_link_up(args: dict[str, Any]) -> None:
+    run(["ip", "link", "set", args["dev"], "up"], check=False)
+
+
+@undo_action("delete_netns")
+def _undo_netns(args: dict[str, Any]) -> None:
+    netns = args["netns"]
+    if not _ns_exists(netns):
+        return
+    _kill_netns(netns)
+    run(["ip", "netns", "delete", netns], check=False)
+    if _ns_exists(netns):
+        raise PlatformError(f"network namespace {netns} could not be deleted")
+
+
+@undo_action("delete_link")
+def _undo_link(args: dict[str, Any]) -> None:
+    if run_ok(["ip", "link", "show", args["dev"]]):
+        run(["ip", "link", "delete", args["dev"]])
+
+
+@undo_action("rmtree")
+def _undo_rmtree(args: dict[str, Any]) -> None:
+    shutil.rmtree(args["path"], ignore_errors=True)
+
+
+@undo_action("noop")
+def _undo_noop(args: dict[str, Any]) -> None:
+    """In-memory state (a cordon, a stopped pod) dies with its run: nothing to undo on disk."""
+
+
+def tcp_reachable(ip: str, port: int, timeout_s: float = 1.0, netns: str | None = None) -> bool:
+    """True when a TCP SYN to ip:port gets an answer (accepted or refused), False on silence.
+
+    A refusal is an answer: the host is reachable, only the port is closed. Dropped packets
+    (a partition) give a timeout.
+    """
+    if netns is None:
+        try:
+            with socket.create_connection((ip, port), timeout=timeout_s):
+                return True
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+    script = ("import socket,sys\ntry:\n socket.create_connection((sys.argv[1],int(sys.argv[2])),"
+              "timeout=float(sys.argv[3]))\nexcept ConnectionRefusedError: pass\n"
+              "except OSError: sys.exit(1)\n")
+    return run_ok(["python3", "-c", script, ip, str(port), str(timeout_s)], netns=netns,
+                  timeout=timeout_s + 10)
+
+
+@dataclass
+class _NodeState:
+    node: Node
+    veth: str
+    schedulable: bool = True
+    up: bool = True
+
+
+class LocalPlatform:
+    """Nodes as network namespaces, pods as supervised process groups inside them."""
+
+    name = "local"
+
+    def __init__(self, *, run_id: str | None = None, state_dir: Path | None = None,
+                 subnet: str | None = None, nodes_per_zone: int = 1, zones: Sequence[str] = ZONES,
+                 log: Callable[[str], None] = lambda msg: None):
+        self.run_id = run_id or new_run_id()
+        self.state_dir = Path(state_dir or default_state_dir())
+        self.log = log
+        subnet = subnet or os.environ.get("CHAOS_LOCAL_SUBNET", DEFAULT_SUBNET)
+        try:
+            self.subnet = ipaddress.ip_network(subnet)
+        except ValueError as exc:
+            raise InvalidConfig(f"not an IPv4 network: {subnet!r}", field="subnet",
+                                fix="give a /24 or larger, e.g. 10.213.0.0/24") from exc
+        if self.subnet.version != 4 or self.subnet.prefixlen > 24:
+            raise InvalidConfig(f"{subnet} is too small", field="subnet",
+                                fix="give an IPv4 /24 or larger, e.g. 10.213.0.0/24")
+        self.zones = tuple(zones)
+        self.nodes_per_zone = nodes_per_zone
+        hosts = list(self.subnet.hosts())
+        self.client_ip = str(hosts[0])
+        self._nodes: dict[str, _NodeState] = {}
+        for zi, zone in enumerate(self.zones):
+            for n in range(1, nodes_per_zone + 1):
+                name = f"{NETNS_PREFIX}{zone}{n}"
+                ip = str(hosts[10 * zi + 10 + n - 1])
+                self._nodes[name] = _NodeState(Node(name, zone, ip), veth=f"cz-{zone}{n}")
+        self._pods: dict[str, Pod] = {}
+        self._procs: dict[str, subprocess.Popen] = {}
+        self._wanted: dict[str, bool] = {}
+        self._next_start: dict[str, float] = {}
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._supervisor: threading.Thread | None = None
+        self._lock_fh = None
+        self.ledger: Ledger | None = None
+        self.run_dir = self.state_dir / "runs" / self.run_id
+        self._infra: list[Undo] = []
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def up(self) -> "LocalPlatform":
+        """Check prerequisites, heal what crashed runs left, create the bridge and namespaces."""
+        missing = check_prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="local platform")
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.state_dir, 0o755)
+        self._lock_fh = open(self.state_dir / "local.lock", "w")
+        try:
+            fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise InvalidConfig("another chaos run is using the local platform on this host",
+                                field="local platform",
+                                fix="wait for it to finish, or stop it and run `chaos heal`") from exc
+        healed = heal_stale(self.state_dir, log=self.log)
+        for line in healed:
+            self.log(f"healed leftover of a crashed run: {line}")
+        # Names are fixed per host; anything still there belongs to a run with no ledger.
+        self._remove_unledgered_leftovers()
+        self.ledger = Ledger(self.run_id, self.state_dir)
+        try:
+            self._create_network()
+        except BaseException:
+            self.close()
+            raise
+        self._supervisor = threading.Thread(target=self._supervise, name="chaos-supervisor", daemon=True)
+        self._supervisor.start()
+        return self
+
+    def _remove_unledgered_leftovers(self) -> None:
+        for st in self._nodes.values():
+            if _ns_exists(st.node.name):
+                self.log(f"removing leftover namespace {st.node.name}")
+                _undo_netns({"netns": st.node.name})
+        _undo_link({"dev": BRIDGE})
+
+    def _record(self, action: str, what: str, **args: Any) -> Undo:
+        assert self.ledger is not None, "platform is not up"
+        return self.ledger.record(action, what, **args)
+
+    def _create_network(self) -> None:
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        os.chmod(self.run_dir, 0o755)
+        os.chmod(self.run_dir.parent, 0o755)
+        self._infra.append(self._record("rmtree", f"run directory {self.run_dir}", path=str(self.run_dir)))
+        self._infra.append(self._record("delete_link", f"bridge {BRIDGE}", dev=BRIDGE))
+        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
+        run(["ip", "addr", "add", f"{self.client_ip}/{self.subnet.prefixlen}", "dev", BRIDGE])
+        run(["ip", "link", "set", BRIDGE, "up"])
+        # With br_netfilter (Docker loads it) bridged frames traverse FORWARD, whose policy
+        # Docker sets to DROP: let our bridge's own traffic through.
+        comment = f"chaos:{self.run_id}:bridge"
+        self._infra.append(self._record("iptables_comment", "host FORWARD accept for the bridge",
+                                        netns=None, comment=comment))
+        run(["iptables", "-I", "FORWARD", "1", "-i", BRIDGE, "-o", BRIDGE, "-m", "comment",
+             "--comment", comment, "-j", "ACCEPT"])
+        for st in self._nodes.values():
+            ns, ip = st.node.name, st.node.ip
+            self._infra.append(self._record("delete_netns", f"namespace {ns}", netns=ns))
+            run(["ip", "netns", "add", ns])
+            run(["ip", "link", "add", st.veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
+            run(["ip", "link", "set", st.veth, "master", BRIDGE, "up"])
+            run(["ip", "-n", ns, "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0"])
+            run(["ip", "-n", ns, "link", "set", "eth0", "up"])
+            run(["ip", "-n", ns, "link", "set", "lo", "up"])
+        self.log(f"local platform up: {len(self._nodes)} nodes in zones {','.join(self.zones)} "
+                 f"on {self.subnet} (run {self.run_id})")
+
+    def close(self) -> None:
+        """Stop every pod and remove everything this run created. Safe to call twice."""
+        self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=5)
+        with self._lock:
+            for name in list(self._procs):
+                self._kill_group(name, signal.SIGKILL)
+        if self.ledger is not None:
+            errors = []
+            for undo in reversed(self._infra):
+                try:
+                    self.ledger.undo(undo)
+                except Exception as exc:  # heal the rest; report at the end
+                    errors.append(f"{undo.what}: {exc}")
+            self._infra.clear()
+            self.ledger.close()
+            if errors:
+                raise PlatformError("teardown incomplete (run `chaos heal`): " + "; ".join(errors))
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    def __enter__(self) -> "LocalPlatform":
+        return self.up()
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # --- inventory ------------------------------------------------------------------------
+
+    def nodes(self) -> list[Node]:
+        return [st.node for st in self._nodes.values()]
+
+    def node(self, name: str) -> Node:
+        try:
+            return self._nodes[name].node
+        except KeyError:
+            raise InvalidConfig(f"no node named {name!r}", field="node",
+                                fix=f"one of {', '.join(self._nodes)}") from None
+
+    def nodes_in_zone(self, zone: str) -> list[Node]:
+        return [n for n in self.nodes() if n.zone == zone]
+
+    def pods(self, component: str | None = None) -> list[Pod]:
+        with self._lock:
+            return [p for p in self._pods.values() if component is None or p.spec.component == component]
+
+    def pod(self, name: str) -> Pod:
+        with self._lock:
+            return self._pods[name]
+
+    def pod_ip(self, name: str) -> str:
+        return self.node(self.pod(name).node).ip
+
+    def pod_running(self, name: str) -> bool:
+        with self._lock:
+            proc = self._procs.get(name)
+            return proc is not None and proc.poll() is None
+
+    def node_state(self, name: str) -> dict[str, bool]:
+        st = self._nodes[name]
+        return {"schedulable": st.schedulable, "up": st.up}
+
+    def path(self, *parts: str) -> Path:
+        """A directory for pod data under this run's directory, readable by service users."""
+        p = self.run_dir.joinpath(*parts)
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    # --- pods and the supervisor ------------------------------------------------------------
+
+    def start_pod(self, spec: PodSpec) -> Pod:
+        """Register a pod; the supervisor starts it and restarts it whenever it exits."""
+        self.node(spec.node)
+        with self._lock:
+            pod = Pod(spec)
+            self._pods[spec.name] = pod
+            self._wanted[spec.name] = True
+            self._next_start[spec.name] = 0.0
+            self._start(pod)
+        return pod
+
+    def _start(self, pod: Pod) -> None:
+        spec = pod.spec
+        ns = spec.node
+        argv = ["ip", "netns", "exec", ns]
+        if spec.user:
+            argv += ["setpriv", f"--reuid={spec.user}", f"--regid={spec.user}", "--init-groups", "--"]
+        argv += list(spec.argv)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8", **spec.env}
+        log_path = spec.log_path or str(self.path("logs") / f"{spec.name}.log")
+        with open(log_path, "ab") as log:
+            log.write(f"--- chaos: start {spec.name} on {ns} (restart {pod.restarts}) at "
+                      f"{time.strftime('%H:%M:%S')}\n".encode())
+            log.flush()
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, cwd="/", start_new_session=True)
+        self._procs[spec.name] = proc
+        pod.pid = proc.pid
+        pod.started_at = time.monotonic()
+
+    def _supervise(self) -> None:
+        while not self._stop.wait(0.05):
+            with self._lock:
+                now = time.monotonic()
+                for name, pod in self._pods.items():
+                    proc = self._procs.get(name)
+                    if proc is not None:
+                        code = proc.poll()
+                        if code is None:
+                            continue
+                        # The main process is gone; make sure the rest of its group goes too,
+                        # as a container's processes do when PID 1 exits.
+                        self._kill_group(name, signal.SIGKILL)
+                        pod.last_exit = code
+                        ran_s = now - (pod.started_at or now)
+                        quick = ran_s < RESTART_RESET_AFTER_S
+                        step = min(pod.restarts if quick else 0, len(RESTART_BACKOFF_S) - 1)
+                        self._next_start[name] = now + RESTART_BACKOFF_S[step]
+                        continue
+                    st = self._nodes[pod.node]
+                    if not (self._wanted[name] and st.schedulable and st.up):
+                        continue
+                    if now >= self._next_start[name]:
+                        pod.restarts += 1
+                        self._start(pod)
+
+    def _group_pids(self, pgid: int) -> list[int]:
+        pids = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                try:
+                    with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
+                        fields = fh.read().rsplit(")", 1)[1].split()
+                    if int(fields[2]) == pgid and fields[0] != "Z":
+                        pids.append(int(entry))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return pids
+
+    def _kill_group(self, name: str, sig: int, wait_s: float = 5.0) -> list[int]:
+        """Signal the pod's whole process group; with SIGKILL wait until none is left."""
+        proc = self._procs.get(name)
+        if proc is None:
+            return []
+        pgid = proc.pid
+        pids = self._group_pids(pgid)
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            pass
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + wait_s
+            while self._group_pids(pgid) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+            if proc.poll() is not None:
+                self._procs.pop(name, None)
+                self._pods[name].last_exit = proc.returncode
+        return pids
+
+    # --- raw actions for faults ---------------------------------------------------------------
+
+    def kill_pod(self, name: str, sig: int = signal.SIGKILL) -> dict[str, Any]:
+        """Signal every process of the pod. The supervisor restarts it (as a kubelet would)."""
+        with self._lock:
+            pod = self._pods[name]
+            proc = self._procs.get(name)
+            if proc is None or proc.poll() is not None:
+                raise PlatformError(f"pod {name} is not running")
+            old_pid = proc.pid
+            pids = self._group_pids(old_pid)
+            t0 = time.monotonic()
+            if sig == signal.SIGKILL:
+                self._kill_group(name, sig)
+                still = self._group_pids(old_pid)
+                gone_s = time.monotonic() - t0
+            else:
+                os.kill(old_pid, sig)  # the pod's PID 1 passes it on, like a container runtime
+                still = None
+                gone_s = None
+            restarts = pod.restarts
+        return {"pod": name, "node": pod.node, "signal": signal.Signals(sig).name, "pid": old_pid,
+                "processes_signalled": len(pids), "processes_left": None if still is None else len(still),
+                "gone_after_s": None if gone_s is None else round(gone_s, 3), "restarts_before": restarts}
+
+    def wait_pod_restarted(self, name: str, old_pid: int, timeout_s: float) -> int | None:
+        """The new PID once the supervisor restarted the pod, None if it did not in time."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                proc = self._procs.get(name)
+                if proc is not None and proc.pid != old_pid and proc.poll() is None:
+                    return proc.pid
+            time.sleep(0.05)
+        return None
+
+    def cordon(self, node: str) -> None:
+        # A cordon lives in this process's memory and dies with it: the ledger entry only
+        # records that it happened.
+        self._cordon_undos = getattr(self, "_cordon_undos", {})
+        self._cordon_undos[node] = self._record("noop", f"cordon {node}")
+        with self._lock:
+            self._nodes[node].schedulable = False
+
+    def uncordon(self, node: str) -> None:
+        undo = getattr(self, "_cordon_undos", {}).pop(node, None)
+        if undo is not None:
+            self.ledger.undo(undo)
+        with self._lock:
+            self._nodes[node].schedulable = True
+            for pod in self._pods.values():
+                if pod.node == node:
+                    self._next_start[pod.name] = 0.0
+
+    def stop_node_pods(self, node: str, grace_s: float | None = None) -> dict[str, Any]:
+        """Graceful stop of every pod on the node: SIGTERM, then SIGKILL after the grace."""
+        stopped = []
+        with self._lock:
+            pods = [p for p in self._pods.values() if p.node == node]
+            procs = {p.name: self._procs.get(p.name) for p in pods}
+        for pod in pods:
+            proc = procs[pod.name]
+            if proc is None or proc.poll() is not None:
+                stopped.append({"pod": pod.name, "was_running": False})
+                continue
+            grace = pod.spec.termination_grace_s if grace_s is None else grace_s
+            t0 = time.monotonic()
+            try:
+                os.kill(proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                code = proc.wait(timeout=grace)
+                graceful = True
+            except subprocess.TimeoutExpired:
+                graceful = False
+            with self._lock:
+                self._kill_group(pod.name, signal.SIGKILL)
+                code = proc.poll()
+            stopped.append({"pod": pod.name, "was_running": True, "pid": proc.pid, "exit": code,
+                            "graceful": graceful, "stop_s": round(time.monotonic() - t0, 3)})
+        return {"node": node, "pods": stopped}
+
+    def crash_node(self, node: str) -> dict[str, Any]:
+        """Hard kill of every process on the node and its link down, until restore_node."""
+        st = self._nodes[node]
+        undo = self._record("link_up", f"link of {node} down", dev=st.veth)
+        with self._lock:
+            st.up = False
+            killed = _kill_netns(node, signal.SIGKILL)
+            for pod in self._pods.values():
+                if pod.node == node and pod.name in self._procs:
+                    proc = self._procs.pop(pod.name)
+                    try:
+                        proc.wait(timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
+                    pod.last_exit = proc.returncode
+        run(["ip", "link", "set", st.veth, "down"])
+        left = _netns_pids(node)
+        link = run(["ip", "-br", "link", "show", st.veth]).stdout.split()
+        self._crash_undo = getattr(self, "_crash_undo", {})
+        self._crash_undo[node] = undo
+        return {"node": node, "processes_killed": len(killed), "processes_left": len(left),
+                "link": st.veth, "link_state": link[1] if len(link) > 1 else "?"}
+
+    def restore_node(self, node: str) -> None:
+        st = self._nodes[node]
+        undo = getattr(self, "_crash_undo", {}).pop(node, None)
+        if undo is not None:
+            self.ledger.undo(undo)
+        else:
+            _undo_link_up({"dev": st.veth})
+        with self._lock:
+            st.up = True
+            for pod in self._pods.values():
+                if pod.node == node:
+                    self._next_start[pod.name] = 0.0
+
+    def partition(self, zone: str, *, cut_clients: bool = False, label: str = "partition") -> dict[str, Any]:
+        """Cut the zone's nodes off from the other zones (and from the clients if asked) with
+        DROP rules inside the zone's namespaces, each carrying this run's comment."""
+        inside = self.nodes_in_zone(zone)
+        if not inside:
+            raise InvalidConfig(f"no nodes in zone {zone!r}", field="zone", fix=f"one of {self.zones}")
+        outside = [n for n in self.nodes() if n.zone != zone]
+        comment = f"chaos:{self.run_id}:{label}"
+        peers = [n.ip for n in outside] + ([self.client_ip] if cut_clients else [])
+        rules = 0
+        for node in inside:
+            self._partition_undos = getattr(self, "_partition_undos", [])
+            self._partition_undos.append(
+                self._record("iptables_comment", f"{label} rules in {node.name}", netns=node.name, comment=comment))
+            for ip in peers:
+                for chain, flag in (("INPUT", "-s"), ("OUTPUT", "-d")):
+                    run(["iptables", "-I", chain, "1", flag, ip, "-m", "comment", "--comment", comment,
+                         "-j", "DROP"], netns=node.name)
+                    rules += 1
+        present = sum(len(_rules_with_comment(n.name, comment)) for n in inside)
+        return {"zone": zone, "nodes": [n.name for n in inside], "cut_from": peers, "cut_clients": cut_clients,
+                "comment": comment, "rules_added": rules, "rules_present": present}
+
+    def heal_partition(self) -> dict[str, Any]:
+        undos = getattr(self, "_partition_undos", [])
+        left = 0
+        while undos:
+            undo = undos.pop()
+            self.ledger.undo(undo)
+            left += len(_rules_with_comment(undo.args["netns"], undo.args["comment"]))
+        return {"rules_left": left}
+
+    def reachable(self, from_node: str | None, to_ip: str, port: int, timeout_s: float = 1.0) -> bool:
+        """Does a TCP SYN from a node (None: the clients) to ip:port get any answer?"""
+        return tcp_reachable(to_ip, port, timeout_s, netns=from_node)

@@ -1,0 +1,218 @@
+"""The results contract: one JSON document per experiment, written atomically beside its timeline.
+
+Reports (terminal table, JUnit properties) read these documents and never recompute metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable
+
+from chaos.checkers import PASS, Verdict
+from chaos.errors import HarnessError, InvalidConfig
+from chaos.slo import SLO
+from chaos.timeline import Event, Timeline
+
+__all__ = [
+    "SCHEMA",
+    "RESULT_FILE",
+    "build_result",
+    "result_dir",
+    "write_result",
+    "load_results",
+    "summary_table",
+    "junit_properties",
+]
+
+SCHEMA = 1
+RESULT_FILE = "result.json"
+
+
+def build_result(
+    *,
+    experiment: str,
+    component: str,
+    fault: str,
+    platform: str,
+    seed: int | None,
+    target: dict[str, Any],
+    proof: dict[str, Any],
+    config: dict[str, Any],
+    windows: dict[str, Any],
+    verdict: Verdict,
+    slo: SLO,
+    timeline_file: str = "timeline.jsonl",
+    started_at: datetime | str | None = None,
+    duration_s: float | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Assemble the results document (schema 1) from what the run loop knows.
+
+    `experiment` may be "primary-kill" or "postgres/primary-kill"; it is stored qualified.
+    duration_s defaults to windows["end_s"] (the run's monotonic end, seconds from start).
+    """
+    qualified = experiment if "/" in experiment else f"{component}/{experiment}"
+    if duration_s is None:
+        duration_s = windows.get("end_s")
+    result: dict[str, Any] = {
+        "schema": SCHEMA,
+        "experiment": qualified,
+        "component": component,
+        "fault": fault,
+        "platform": platform,
+        "seed": seed,
+        "target": dict(target),
+        "proof": dict(proof),
+        "config": dict(config),
+        "windows": {k: round(v, 3) if isinstance(v, float) else v for k, v in windows.items()},
+        "metrics": dict(verdict.metrics),
+        "slo": slo.to_dict(),
+        "verdict": verdict.verdict,
+        "reasons": list(verdict.reasons),
+        "timeline": timeline_file,
+        "duration_s": round(duration_s, 3) if isinstance(duration_s, float) else duration_s,
+    }
+    if started_at is not None:
+        result["started_at"] = started_at.isoformat() if isinstance(started_at, datetime) else started_at
+    if extra:
+        # Extending the contract is fine; silently overwriting one of its fields is not.
+        clash = sorted(set(extra) & set(result))
+        if clash:
+            raise ValueError(f"extra keys would overwrite contract fields: {', '.join(clash)}")
+        result.update(extra)
+    return result
+
+
+def _safe_part(part: str, what: str) -> str:
+    # The name becomes a directory: refuse anything that could escape report_dir.
+    if not part or part in (".", "..") or "/" in part or "\\" in part or "\0" in part:
+        raise InvalidConfig(f"cannot use {part!r} as a directory name", field=what)
+    return part
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same directory, fsync, rename: readers see old or new, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        # Also on KeyboardInterrupt: never leave a stray temp file in the report directory.
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    # Persist the rename itself; without it a crash can roll the directory entry back.
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def result_dir(report_dir: str | os.PathLike[str], result: dict[str, Any]) -> Path:
+    """report_dir/<component>/<experiment name after the slash>/"""
+    name = result["experiment"].rsplit("/", 1)[-1]
+    return Path(report_dir) / _safe_part(result["component"], "component") / _safe_part(name, "experiment")
+
+
+def write_result(
+    report_dir: str | os.PathLike[str], result: dict[str, Any], events: Iterable[Event] | Timeline
+) -> Path:
+    """Write timeline.jsonl, then result.json (so a result never points at a missing timeline)."""
+    out = result_dir(report_dir, result)
+    out.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(events, key=lambda e: e.t)
+    lines = "".join(json.dumps(e.to_dict(), default=str, separators=(",", ":")) + "\n" for e in ordered)
+    _atomic_write(out / result.get("timeline", "timeline.jsonl"), lines)
+    path = out / RESULT_FILE
+    _atomic_write(path, json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
+    return path
+
+
+def load_results(report_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Every result.json under report_dir, ordered by experiment name."""
+    root = Path(report_dir)
+    if not root.is_dir():
+        raise InvalidConfig(f"report directory {root} does not exist", field="report_dir")
+    results = []
+    for path in sorted(root.rglob(RESULT_FILE)):
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise HarnessError(f"cannot read result {path}: {exc}") from exc
+        results.append(doc)
+    return sorted(results, key=lambda r: str(r.get("experiment", "")))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+_COLUMNS = ("experiment", "verdict", "unavail_s", "recovery_s", "acked", "lost", "dup", "split", "slo")
+_NUMERIC = {"unavail_s", "recovery_s", "acked", "lost", "dup"}
+
+
+def summary_table(results: Iterable[dict[str, Any]]) -> str:
+    """Plain-text table, one row per experiment, then the reasons of every non-pass."""
+    results = list(results)
+    rows = []
+    for r in results:
+        m = r.get("metrics", {})
+        bound = r.get("slo", {}).get("max_unavailability_s")
+        rows.append(
+            (
+                str(r.get("experiment", "?")),
+                str(r.get("verdict", "?")).upper(),
+                _cell(m.get("unavailability_s")),
+                _cell(m.get("recovery_s")),
+                _cell(m.get("acked_writes")),
+                _cell(m.get("lost_writes")),
+                _cell(m.get("duplicate_writes")),
+                _cell(m.get("split_brain")),
+                "-" if bound is None else f"unavail<={bound:g}s",
+            )
+        )
+    widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(_COLUMNS)]
+
+    def line(cells: Iterable[str]) -> str:
+        return "  ".join(
+            cell.rjust(w) if name in _NUMERIC else cell.ljust(w) for name, cell, w in zip(_COLUMNS, cells, widths)
+        ).rstrip()
+
+    out = [line(_COLUMNS), line("-" * w for w in widths), *(line(row) for row in rows)]
+    problems = [r for r in results if r.get("verdict") != PASS]
+    if problems:
+        out.append("")
+        for r in problems:
+            reasons = "; ".join(r.get("reasons") or ["(no reason recorded)"])
+            out.append(f"{r.get('experiment', '?')} {str(r.get('verdict', '?')).upper()}: {reasons}")
+    return "\n".join(out) + "\n"
+
+
+def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Properties for the JUnit XML record of the experiment's test (values as text, "" for none)."""
+    m = result.get("metrics", {})
+    values = [
+        ("unavailability_s", m.get("unavailability_s")),
+        ("recovery_s", m.get("recovery_s")),
+        ("lost_writes", m.get("lost_writes")),
+        ("acked_writes", m.get("acked_writes")),
+        ("verdict", result.get("verdict")),
+        ("seed", result.get("seed")),
+    ]
+    return [(name, "" if value is None else str(value)) for name, value in values]

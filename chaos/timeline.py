@@ -1,0 +1,125 @@
+"""An append-only history of frozen events on one monotonic clock.
+
+Probes and faults record into the same Timeline; checkers read a snapshot of it.
+Times are seconds since the timeline started (time.monotonic based), never wall clock.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable, Iterator
+
+__all__ = ["Event", "Timeline", "INVOKE", "OK", "FAIL", "INFO", "NEMESIS", "PHASE", "load_jsonl"]
+
+# Event kinds. A probe operation is an INVOKE followed by exactly one completion:
+# OK (it took effect and was acknowledged), FAIL (it certainly did not take effect) or
+# INFO (indeterminate: it may or may not have taken effect, e.g. a timeout during commit).
+INVOKE = "invoke"
+OK = "ok"
+FAIL = "fail"
+INFO = "info"
+# Fault actions (op = "inject" / "heal" / "proof") and run phases (op = "warmup", "observe"...).
+NEMESIS = "nemesis"
+PHASE = "phase"
+
+COMPLETIONS = (OK, FAIL, INFO)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One thing that happened, at `t` seconds since the timeline started."""
+
+    t: float
+    kind: str  # invoke | ok | fail | info | nemesis | phase
+    process: str  # which worker or actor ("w0", "nemesis", "harness")
+    op: str  # "write", "read", "inject", "heal", ...
+    value: Any = None  # the written id, the fault description...
+    node: str | None = None  # server that served/acknowledged the operation
+    error: str | None = None  # short error text for fail/info
+    latency_s: float | None = None  # for completions: completion time minus invoke time
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        # Keep the JSONL compact: drop empty optional fields.
+        return {k: v for k, v in d.items() if v is not None and v != {}}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any]) -> "Event":
+        return Event(
+            t=float(d["t"]),
+            kind=d["kind"],
+            process=d.get("process", ""),
+            op=d.get("op", ""),
+            value=d.get("value"),
+            node=d.get("node"),
+            error=d.get("error"),
+            latency_s=d.get("latency_s"),
+            extra=d.get("extra", {}) or {},
+        )
+
+
+class Timeline:
+    """Thread-safe, append-only list of Events sharing one monotonic origin."""
+
+    def __init__(self, clock=time.monotonic):
+        self._clock = clock
+        self._origin = clock()
+        self._events: list[Event] = []
+        self._lock = threading.Lock()
+
+    def now(self) -> float:
+        """Seconds since the timeline started."""
+        return self._clock() - self._origin
+
+    def record(self, kind: str, process: str, op: str, *, t: float | None = None, **fields: Any) -> Event:
+        ev = Event(t=self.now() if t is None else t, kind=kind, process=process, op=op, **fields)
+        with self._lock:
+            self._events.append(ev)
+        return ev
+
+    def append(self, ev: Event) -> None:
+        with self._lock:
+            self._events.append(ev)
+
+    @property
+    def events(self) -> tuple[Event, ...]:
+        """A sorted snapshot (stable by time)."""
+        with self._lock:
+            evs = list(self._events)
+        evs.sort(key=lambda e: e.t)
+        return tuple(evs)
+
+    def __iter__(self) -> Iterator[Event]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._events)
+
+    def write_jsonl(self, path: str) -> None:
+        """Write atomically: temp file in the same directory, fsync, rename."""
+        tmp = f"{path}.tmp.{os.getpid()}"
+        with open(tmp, "w", encoding="utf-8") as fh:
+            for ev in self.events:
+                fh.write(json.dumps(ev.to_dict(), default=str, separators=(",", ":")))
+                fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+
+    @classmethod
+    def from_events(cls, events: Iterable[Event]) -> "Timeline":
+        tl = cls()
+        for ev in events:
+            tl.append(ev)
+        return tl
+
+
+def load_jsonl(path: str) -> tuple[Event, ...]:
+    with open(path, encoding="utf-8") as fh:
+        return tuple(Event.from_dict(json.loads(line)) for line in fh if line.strip())

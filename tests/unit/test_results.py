@@ -1,0 +1,133 @@
+"""The results contract: building, atomic writing, loading and the plain-text reports.
+
+Everything is written under tmp_path.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from chaos import results as results_mod
+from chaos.checkers import Verdict
+from chaos.errors import InvalidConfig
+from chaos.results import build_result, junit_properties, load_results, summary_table, write_result
+from chaos.slo import SLO
+from chaos.timeline import INVOKE, NEMESIS, OK, Event, load_jsonl
+
+EVENTS = [
+    Event(0.2, OK, "w0", "write", value=1, node="pg0", latency_s=0.1),
+    Event(0.1, INVOKE, "w0", "write", value=1),
+    Event(12.01, NEMESIS, "nemesis", "inject", value={"pod": "pg-0"}),
+]
+
+
+def make_result(experiment="postgres/primary-kill", verdict="pass", reasons=(), **metrics):
+    base = {"unavailability_s": 4.61, "recovery_s": 5.02, "acked_writes": 1193, "lost_writes": 0,
+            "duplicate_writes": 0, "split_brain": False, "probe_interval_s": 0.05, "ops": 1402, "errors": 88}
+    base.update(metrics)
+    return build_result(
+        experiment=experiment, component="postgres", fault="kill", platform="local", seed=7,
+        target={"pod": "pg-0", "node": "n1", "zone": "a", "role": "primary"},
+        proof={"pid_before": 10, "pid_after": None}, config={"reconnect_interval": 1},
+        windows={"injected_s": 12.0123, "healed_s": 42.3, "end_s": 60.2},
+        verdict=Verdict(verdict, tuple(reasons), base), slo=SLO(),
+        started_at=datetime(2024, 5, 1, 3, 0, tzinfo=timezone.utc),
+    )
+
+
+def test_build_result_follows_the_contract():
+    r = make_result()
+    for key in ("schema", "experiment", "component", "fault", "platform", "seed", "target", "proof", "config",
+                "windows", "metrics", "slo", "verdict", "reasons", "timeline"):
+        assert key in r, key
+    assert r["schema"] == 1
+    assert r["experiment"] == "postgres/primary-kill"
+    assert r["windows"]["injected_s"] == 12.012
+    assert r["slo"]["max_unavailability_s"] == 30
+    assert r["started_at"] == "2024-05-01T03:00:00+00:00"
+    assert r["duration_s"] == 60.2
+    assert r["timeline"] == "timeline.jsonl"
+    json.dumps(r)  # must be plain JSON
+
+
+def test_build_result_qualifies_a_bare_experiment_name():
+    assert make_result(experiment="primary-kill")["experiment"] == "postgres/primary-kill"
+
+
+def test_extra_cannot_overwrite_contract_fields():
+    with pytest.raises(ValueError, match="verdict"):
+        build_result(experiment="x", component="postgres", fault="kill", platform="local", seed=1, target={},
+                     proof={}, config={}, windows={}, verdict=Verdict("pass"), slo=SLO(), extra={"verdict": "pass"})
+    r = build_result(experiment="x", component="postgres", fault="kill", platform="local", seed=1, target={},
+                     proof={}, config={}, windows={}, verdict=Verdict("pass"), slo=SLO(), extra={"runner": "ci-3"})
+    assert r["runner"] == "ci-3"
+
+
+def test_write_then_load_round_trip(tmp_path):
+    r = make_result()
+    path = write_result(tmp_path, r, EVENTS)
+    assert path == tmp_path / "postgres" / "primary-kill" / "result.json"
+    assert load_results(tmp_path) == [r]
+    timeline = load_jsonl(str(path.parent / "timeline.jsonl"))
+    assert [e.t for e in timeline] == [0.1, 0.2, 12.01]  # sorted by time
+    assert timeline[2].value == {"pod": "pg-0"}
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    path = write_result(tmp_path, make_result(), EVENTS)
+    write_result(tmp_path, make_result(verdict="fail", reasons=["x"]), EVENTS)  # overwrite in place
+    assert sorted(p.name for p in path.parent.iterdir()) == ["result.json", "timeline.jsonl"]
+    assert json.loads(path.read_text())["verdict"] == "fail"
+
+
+def test_failed_write_keeps_the_old_result_and_removes_the_temp_file(tmp_path, monkeypatch):
+    path = write_result(tmp_path, make_result(), EVENTS)
+
+    def broken_fsync(fd):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(results_mod.os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="disk full"):
+        write_result(tmp_path, make_result(verdict="fail"), EVENTS)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["result.json", "timeline.jsonl"]
+    assert json.loads(path.read_text())["verdict"] == "pass"
+
+
+def test_experiment_name_cannot_escape_the_report_dir(tmp_path):
+    with pytest.raises(InvalidConfig):
+        write_result(tmp_path, make_result(experiment="postgres/.."), EVENTS)
+    assert not any(tmp_path.iterdir())
+
+
+def test_load_results_missing_dir_is_a_user_error(tmp_path):
+    with pytest.raises(InvalidConfig, match="does not exist"):
+        load_results(tmp_path / "nope")
+
+
+def test_summary_table_contains_numbers_and_reasons(tmp_path):
+    write_result(tmp_path, make_result(), EVENTS)
+    write_result(tmp_path, make_result(experiment="postgres/standby-kill", verdict="fail",
+                                       reasons=["unavailability 34.200 s > max_unavailability_s 30"],
+                                       unavailability_s=34.2, recovery_s=None, lost_writes=2), EVENTS)
+    table = summary_table(load_results(tmp_path))
+    lines = table.splitlines()
+    assert lines[0].split() == ["experiment", "verdict", "unavail_s", "recovery_s", "acked", "lost", "dup",
+                                "split", "slo"]
+    kill = next(line for line in lines if line.startswith("postgres/primary-kill"))
+    assert kill.split() == ["postgres/primary-kill", "PASS", "4.610", "5.020", "1193", "0", "0", "no",
+                            "unavail<=30s"]
+    standby = next(line for line in lines if line.startswith("postgres/standby-kill "))
+    assert "34.200" in standby and " - " in standby
+    assert "postgres/standby-kill FAIL: unavailability 34.200 s > max_unavailability_s 30" in lines
+    assert not any(line.startswith("postgres/primary-kill PASS:") for line in lines)
+
+
+def test_junit_properties():
+    props = dict(junit_properties(make_result(recovery_s=None)))
+    assert props == {"unavailability_s": "4.61", "recovery_s": "", "lost_writes": "0", "acked_writes": "1193",
+                     "verdict": "pass", "seed": "7"}
+    assert [name for name, _ in junit_properties(make_result())][0] == "unavailability_s"
+
