@@ -210,6 +210,9 @@ class LocalPlatform:
         self.ledger: Ledger | None = None
         self.run_dir = self.state_dir / "runs" / self.run_id
         self._infra: list[Undo] = []
+        self._cordon_undos: dict[str, Undo] = {}
+        self._crash_undos: dict[str, Undo] = {}
+        self._partition_undos: list[Undo] = []
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -345,6 +348,12 @@ class LocalPlatform:
         st = self._nodes[name]
         return {"schedulable": st.schedulable, "up": st.up}
 
+    def log_path(self, pod: str) -> Path:
+        """Pod logs live outside the run directory so they outlive the run for a post-mortem."""
+        d = self.state_dir / "logs" / self.run_id
+        d.mkdir(parents=True, exist_ok=True)
+        return d / f"{pod}.log"
+
     def path(self, *parts: str) -> Path:
         """A directory for pod data under this run's directory, readable by service users."""
         p = self.run_dir.joinpath(*parts)
@@ -364,6 +373,14 @@ class LocalPlatform:
             self._start(pod)
         return pod
 
+    def remove_pod(self, name: str) -> None:
+        """Stop the pod for good (SIGKILL to its group) and forget it."""
+        with self._lock:
+            self._wanted[name] = False
+            self._kill_group(name, signal.SIGKILL)
+            self._pods.pop(name, None)
+            self._procs.pop(name, None)
+
     def _start(self, pod: Pod) -> None:
         spec = pod.spec
         ns = spec.node
@@ -372,7 +389,7 @@ class LocalPlatform:
             argv += ["setpriv", f"--reuid={spec.user}", f"--regid={spec.user}", "--init-groups", "--"]
         argv += list(spec.argv)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8", **spec.env}
-        log_path = spec.log_path or str(self.path("logs") / f"{spec.name}.log")
+        log_path = spec.log_path or str(self.log_path(spec.name))
         with open(log_path, "ab") as log:
             log.write(f"--- chaos: start {spec.name} on {ns} (restart {pod.restarts}) at "
                       f"{time.strftime('%H:%M:%S')}\n".encode())
@@ -485,13 +502,12 @@ class LocalPlatform:
     def cordon(self, node: str) -> None:
         # A cordon lives in this process's memory and dies with it: the ledger entry only
         # records that it happened.
-        self._cordon_undos = getattr(self, "_cordon_undos", {})
         self._cordon_undos[node] = self._record("noop", f"cordon {node}")
         with self._lock:
             self._nodes[node].schedulable = False
 
     def uncordon(self, node: str) -> None:
-        undo = getattr(self, "_cordon_undos", {}).pop(node, None)
+        undo = self._cordon_undos.pop(node, None)
         if undo is not None:
             self.ledger.undo(undo)
         with self._lock:
@@ -547,14 +563,13 @@ class LocalPlatform:
         run(["ip", "link", "set", st.veth, "down"])
         left = _netns_pids(node)
         link = run(["ip", "-br", "link", "show", st.veth]).stdout.split()
-        self._crash_undo = getattr(self, "_crash_undo", {})
-        self._crash_undo[node] = undo
+        self._crash_undos[node] = undo
         return {"node": node, "processes_killed": len(killed), "processes_left": len(left),
                 "link": st.veth, "link_state": link[1] if len(link) > 1 else "?"}
 
     def restore_node(self, node: str) -> None:
         st = self._nodes[node]
-        undo = getattr(self, "_crash_undo", {}).pop(node, None)
+        undo = self._crash_undos.pop(node, None)
         if undo is not None:
             self.ledger.undo(undo)
         else:
@@ -576,7 +591,6 @@ class LocalPlatform:
         peers = [n.ip for n in outside] + ([self.client_ip] if cut_clients else [])
         rules = 0
         for node in inside:
-            self._partition_undos = getattr(self, "_partition_undos", [])
             self._partition_undos.append(
                 self._record("iptables_comment", f"{label} rules in {node.name}", netns=node.name, comment=comment))
             for ip in peers:
@@ -589,7 +603,7 @@ class LocalPlatform:
                 "comment": comment, "rules_added": rules, "rules_present": present}
 
     def heal_partition(self) -> dict[str, Any]:
-        undos = getattr(self, "_partition_undos", [])
+        undos = self._partition_undos
         left = 0
         while undos:
             undo = undos.pop()

@@ -1,0 +1,86 @@
+"""The catalog of experiments: which fault, on which role, held how long, per component.
+Selectors (`postgres`, `postgres/primary-kill`, `kill`, `postgres/kill`) choose from it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from .errors import InvalidConfig
+
+__all__ = ["Scenario", "SCENARIOS", "select", "scenario"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    component: str
+    name: str
+    fault: str
+    role: str
+    description: str
+    params: dict[str, Any] = field(default_factory=dict)
+    hold_s: float = 15.0  # how long the fault stays (kills: the most to wait for failover)
+    deployment: dict[str, Any] = field(default_factory=dict)  # component variant (e.g. async)
+    negative_control: bool = False  # expected to fail: proves the harness can see a failure
+
+    @property
+    def key(self) -> str:
+        return f"{self.component}/{self.name}"
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("postgres", "primary-kill", "kill", "primary",
+             "SIGKILL every process of the primary's pod; repmgrd promotes a standby", hold_s=30.0),
+    Scenario("postgres", "standby-kill", "kill", "standby",
+             "SIGKILL every process of one standby's pod; writes continue on the primary", hold_s=10.0),
+    Scenario("postgres", "primary-node-drain", "drain", "primary",
+             "cordon the primary's node and stop its pods gracefully until uncordon", hold_s=15.0),
+    Scenario("postgres", "primary-zone-partition", "partition", "primary",
+             "cut the primary's zone off from the other zones; clients still reach it", hold_s=20.0,
+             params={"cut_clients": False}),
+    Scenario("postgres", "primary-zone-isolation", "partition", "primary",
+             "cut the primary's zone off from the other zones and from the clients", hold_s=20.0,
+             params={"cut_clients": True}),
+    Scenario("postgres", "primary-node-crash", "crash", "primary",
+             "kill every process on the primary's node hard and take its link down", hold_s=15.0),
+    Scenario("postgres", "negative-async-partition", "partition", "primary",
+             "negative control: asynchronous replication, primary cut off from its standbys while "
+             "clients still write to it; acknowledged writes must be reported lost", hold_s=20.0,
+             params={"cut_clients": False}, deployment={"sync": False, "name": "pgasync", "port": 5433},
+             negative_control=True),
+)
+
+
+def scenario(key: str) -> Scenario:
+    for s in SCENARIOS:
+        if s.key == key:
+            return s
+    raise InvalidConfig(f"unknown experiment {key!r}", field="selector",
+                        fix="`chaos list` shows the experiments")
+
+
+def _matches(s: Scenario, selector: str) -> bool:
+    parts = selector.strip("/").split("/")
+    if len(parts) == 1:
+        (p,) = parts
+        return p in (s.component, s.fault, s.name)
+    comp, rest = parts[0], "/".join(parts[1:])
+    return comp == s.component and rest in (s.name, s.fault)
+
+
+def select(selectors: Iterable[str], *, include_negative: bool = False) -> list[Scenario]:
+    """Scenarios matching any selector; an empty list of selectors means all. A selector that
+    matches nothing is an error naming it. Negative controls run only when named exactly."""
+    selectors = [s for s in selectors if s]
+    if not selectors:
+        return [s for s in SCENARIOS if include_negative or not s.negative_control]
+    chosen: list[Scenario] = []
+    for sel in selectors:
+        hits = [s for s in SCENARIOS if _matches(s, sel)
+                and (include_negative or not s.negative_control or sel in (s.key, s.name))]
+        if not hits:
+            known = sorted({s.component for s in SCENARIOS} | {s.key for s in SCENARIOS} | {s.fault for s in SCENARIOS})
+            raise InvalidConfig(f"{sel!r} matches no experiment", field="selector",
+                                fix=f"use one of: {', '.join(known)} (`chaos list` shows them all)")
+        chosen += [h for h in hits if h not in chosen]
+    return chosen

@@ -1,0 +1,324 @@
+"""PostgreSQL with repmgr: three nodes, one per zone, streaming replication with a synchronous
+standby (ANY 1), repmgrd automatic failover tuned for tests, and a psycopg probe.
+
+Each pod runs fixtures/postgres/entrypoint.sh as the postgres user; the entrypoint decides at
+every start whether to bootstrap, clone, follow or rejoin, so a returning old primary rejoins as
+a standby. The probe writes increasing ids through a multi-host connection string with
+target_session_attrs=read-write and records which server acknowledged each.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from ..errors import HarnessError, InvalidConfig, MissingPrerequisite
+from ..platforms.base import PodSpec
+from ..probe import DefiniteFailure, Probe
+from ..timeline import Timeline
+from .base import Target
+
+__all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
+
+PG_BIN = os.environ.get("CHAOS_PG_BIN", "/usr/lib/postgresql/15/bin")
+ENTRYPOINT = Path(__file__).resolve().parents[2] / "fixtures" / "postgres" / "entrypoint.sh"
+PROBE_TABLE = "chaos_probe"
+
+
+def prerequisites() -> list[str]:
+    """What this machine lacks to run the component, each with its fix."""
+    missing = []
+    for binary in ("postgres", "initdb", "pg_rewind", "pg_isready", "psql", "repmgr", "repmgrd"):
+        if not os.access(os.path.join(PG_BIN, binary), os.X_OK):
+            pkg = "postgresql-15-repmgr" if binary.startswith("repmgr") else "postgresql-15"
+            missing.append(f"{PG_BIN}/{binary} not found (fix: apt-get install {pkg})")
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        missing.append("user postgres does not exist (fix: apt-get install postgresql-15)")
+    if not ENTRYPOINT.is_file():
+        missing.append(f"{ENTRYPOINT} is missing (fix: run from a checkout of the harness)")
+    return missing
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The failover knobs as deployed; they go into every result under "config"."""
+
+    synchronous_standby_names: str = "ANY 1 (*)"
+    monitor_interval_secs: int = 1
+    reconnect_attempts: int = 2
+    reconnect_interval: int = 2
+    location: str = "default"
+    primary_visibility_consensus: bool = True
+    fence_after_s: int = 4
+    resume_grace_s: int = 12
+    wal_sender_timeout_s: int = 5
+    connect_timeout_s: int = 2
+
+    def predicted_failover_s(self) -> float:
+        # Detection (monitor interval + reconnect attempts) plus about a second to elect,
+        # promote and have the other standby follow.
+        return self.monitor_interval_secs + self.reconnect_attempts * self.reconnect_interval + 1.0
+
+
+class PgClient:
+    """One probe worker's connection. Hosts are tried in the given order (libpq multi-host)."""
+
+    def __init__(self, hosts: list[str], port: int, experiment: str, connect_timeout_s: int = 2):
+        self.conninfo = (f"host={','.join(hosts)} port={port} dbname=postgres user=postgres "
+                         f"target_session_attrs=read-write connect_timeout={connect_timeout_s}")
+        self.experiment = experiment
+        self.conn: psycopg.Connection | None = None
+
+    def _connect(self) -> psycopg.Connection:
+        if self.conn is None or self.conn.closed:
+            try:
+                self.conn = psycopg.connect(self.conninfo, autocommit=True)
+            except Exception as exc:  # nothing was sent: the write certainly did not happen
+                raise DefiniteFailure(str(exc)) from exc
+        return self.conn
+
+    def write(self, value: int) -> str | None:
+        conn = self._connect()
+        try:
+            row = conn.execute(
+                f"INSERT INTO {PROBE_TABLE} (exp, id) VALUES (%s, %s) RETURNING host(inet_server_addr())",
+                (self.experiment, value)).fetchone()
+            return row[0] if row else None
+        except psycopg.errors.ReadOnlySqlTransaction as exc:
+            self.close()
+            raise DefiniteFailure(str(exc)) from exc
+        except BaseException:
+            # Anything after the statement was sent is indeterminate: with synchronous
+            # replication a commit can be durable locally and still not acknowledged.
+            self.close()
+            raise
+
+    def abort(self) -> None:
+        """Cut the socket without sending a cancel: a cancelled synchronous-replication wait
+        returns success to the client for a commit that was never replicated."""
+        conn = self.conn
+        if conn is None:
+            return
+        try:
+            fd = conn.pgconn.socket
+        except Exception:
+            return
+        sock = socket.socket(fileno=os.dup(fd))
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.close()
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:
+                pass
+
+
+class PostgresCluster:
+    """Three PostgreSQL + repmgr pods on the local platform, one per zone."""
+
+    name = "postgres"
+
+    def __init__(self, platform, *, name: str = "postgres", port: int = 5432, sync: bool = True,
+                 settings: Settings | None = None, probe_workers: int = 3):
+        self.platform = platform
+        self.name = "postgres"
+        self.deployment = name
+        self.port = port
+        base = settings or Settings()
+        if not sync:
+            base = Settings(**{**base.__dict__, "synchronous_standby_names": ""})
+        self.settings = base
+        self.probe_workers = probe_workers
+        nodes = sorted(platform.nodes(), key=lambda n: n.name)
+        zones_seen: dict[str, Any] = {}
+        for node in nodes:
+            zones_seen.setdefault(node.zone, node)
+        if len(zones_seen) < 3:
+            raise InvalidConfig("PostgreSQL needs nodes in three zones", field="platform",
+                                fix="use the default zones a, b, c")
+        self.nodes = list(zones_seen.values())[:3]
+        self.pods = [f"{name}-{i}" for i in range(3)]
+        self.hosts = [n.ip for n in self.nodes]
+        self._ip_to_pod = dict(zip(self.hosts, self.pods))
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        missing = prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="postgres")
+        pg = pwd.getpwnam("postgres")
+        for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
+            pod_dir = self.platform.path(self.deployment, pod)
+            shutil.copy(ENTRYPOINT, pod_dir / "entrypoint.sh")
+            for p in (pod_dir, pod_dir / "entrypoint.sh"):
+                os.chown(p, pg.pw_uid, pg.pw_gid)
+            s = self.settings
+            env = {
+                "HOME": str(pod_dir), "PG_BIN": PG_BIN, "PGDATA": str(pod_dir / "data"), "POD_DIR": str(pod_dir),
+                "PG_PORT": str(self.port), "NODE_ID": str(i + 1), "NODE_NAME": pod, "NODE_HOST": node.ip,
+                "PEERS": ",".join(self.hosts), "BOOTSTRAP_PRIMARY_ID": "1",
+                "SYNC_STANDBY_NAMES": s.synchronous_standby_names, "REPMGR_LOCATION": s.location,
+                "REPMGR_MONITOR_INTERVAL": str(s.monitor_interval_secs),
+                "REPMGR_RECONNECT_ATTEMPTS": str(s.reconnect_attempts),
+                "REPMGR_RECONNECT_INTERVAL": str(s.reconnect_interval),
+                "FENCE_AFTER_S": str(s.fence_after_s), "RESUME_GRACE_S": str(s.resume_grace_s),
+            }
+            self.platform.start_pod(PodSpec(
+                name=pod, component=self.name, node=node.name, user="postgres",
+                argv=("/bin/bash", str(pod_dir / "entrypoint.sh")), env=env, port=self.port,
+                termination_grace_s=10.0))
+        seen = self.wait_steady(timeout_s)
+        self._create_probe_table()
+        return seen
+
+    def remove(self) -> None:
+        for pod in self.pods:
+            self.platform.remove_pod(pod)
+
+    def _create_probe_table(self) -> None:
+        with self._connect_rw(10.0) as conn:
+            conn.execute(f"CREATE TABLE IF NOT EXISTS {PROBE_TABLE} (exp text NOT NULL, id bigint NOT NULL, "
+                         "at timestamptz NOT NULL DEFAULT clock_timestamp())")
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {PROBE_TABLE}_exp ON {PROBE_TABLE} (exp)")
+
+    def _connect_rw(self, timeout_s: float) -> psycopg.Connection:
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                return psycopg.connect(PgClient(self.hosts, self.port, "").conninfo, autocommit=True)
+            except Exception as exc:
+                last = exc
+                time.sleep(0.2)
+        raise HarnessError(f"no read-write PostgreSQL server reachable within {timeout_s:.0f} s: {last}")
+
+    # --- roles and steadiness -----------------------------------------------------------------
+
+    def _node_status(self, ip: str) -> dict[str, Any]:
+        try:
+            with psycopg.connect(host=ip, port=self.port, dbname="postgres", user="postgres",
+                                 connect_timeout=1, autocommit=True) as conn:
+                in_recovery = conn.execute("select pg_is_in_recovery()").fetchone()[0]
+                status: dict[str, Any] = {"role": "standby" if in_recovery else "primary"}
+                if in_recovery:
+                    row = conn.execute("select status, sender_host from pg_stat_wal_receiver").fetchone()
+                    status["receiver"] = row[0] if row else None
+                    status["upstream"] = row[1] if row else None
+                else:
+                    rows = conn.execute(
+                        "select application_name, state, sync_state, "
+                        "pg_wal_lsn_diff(pg_current_wal_lsn(), replay_lsn) from pg_stat_replication").fetchall()
+                    status["replicas"] = [{"name": r[0], "state": r[1], "sync": r[2],
+                                           "replay_lag_bytes": None if r[3] is None else int(r[3])} for r in rows]
+                return status
+        except Exception as exc:
+            return {"role": "unknown", "error": str(exc).strip().splitlines()[0][:120] if str(exc) else type(exc).__name__}
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {pod: {**self._node_status(ip), "running": self.platform.pod_running(pod)}
+                for pod, ip in zip(self.pods, self.hosts)}
+
+    def targets(self) -> list[Target]:
+        out = []
+        for pod, node in zip(self.pods, self.nodes):
+            out.append(Target(pod=pod, node=node.name, zone=node.zone, role=self._node_status(node.ip)["role"]))
+        return out
+
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        st = self.status()
+        primaries = [p for p, s in st.items() if s["role"] == "primary"]
+        problems = []
+        if len(primaries) != 1:
+            problems.append(f"{len(primaries)} primaries")
+        else:
+            primary_ip = self.hosts[self.pods.index(primaries[0])]
+            reps = st[primaries[0]].get("replicas", [])
+            # Caught up: streaming, and replaying WAL close to the primary's position (a standby
+            # stuck on a forked timeline connects and streams nothing).
+            streaming = {r["name"] for r in reps if r["state"] == "streaming"
+                         and r["replay_lag_bytes"] is not None and r["replay_lag_bytes"] < 4 * 1024 * 1024}
+            lagging = [p for p in self.pods if p != primaries[0] and p not in streaming]
+            if lagging:
+                problems.append(f"not streaming and caught up: {', '.join(lagging)}")
+            if self.settings.synchronous_standby_names and not any(r["sync"] in ("sync", "quorum") for r in reps):
+                problems.append("no synchronous standby")
+            for pod, s in st.items():
+                if pod != primaries[0] and (s["role"] != "standby" or s.get("upstream") != primary_ip):
+                    problems.append(f"{pod} is {s['role']} following {s.get('upstream')}")
+        return (not problems), {"pods": st, "problems": problems}
+
+    def wait_steady(self, timeout_s: float = 60.0, log=None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        seen: dict[str, Any] = {}
+        said = 0.0
+        while True:
+            ok, seen = self.steady()
+            if ok:
+                return seen
+            if log and time.monotonic() - said > 10:
+                said = time.monotonic()
+                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
+            if time.monotonic() > deadline:
+                raise HarnessError(
+                    f"{self.deployment} not steady after {timeout_s:.0f} s: {'; '.join(seen['problems'])}; "
+                    f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
+                    "\nhint: look at the pod logs under the run directory")
+            time.sleep(0.25)
+
+    def log_tail(self, lines: int = 8) -> str:
+        out = []
+        for pod in self.pods:
+            path = self.platform.log_path(pod)
+            try:
+                tail = path.read_text(errors="replace").splitlines()[-lines:]
+            except OSError:
+                tail = ["(no log)"]
+            out.append(f"[{pod}]\n  " + "\n  ".join(tail))
+        return "\n".join(out)
+
+    # --- probe and verification ----------------------------------------------------------------
+
+    def clients(self, experiment: str) -> list[PgClient]:
+        # Each worker starts its host list at a different server, so if two servers accept
+        # writes as primary at once, some worker sees each of them: that is split brain.
+        n = len(self.hosts)
+        return [PgClient(self.hosts[i % n:] + self.hosts[:i % n], self.port, experiment,
+                         self.settings.connect_timeout_s) for i in range(self.probe_workers)]
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        return Probe(timeline, self.clients(experiment), interval_s=interval_s, op_timeout_s=1.0)
+
+    def pod_of(self, ip: str | None) -> str | None:
+        return self._ip_to_pod.get(ip, ip)
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        """Every id present for this experiment on the current primary (None if unreadable)."""
+        try:
+            with self._connect_rw(timeout_s) as conn:
+                return [r[0] for r in conn.execute(f"SELECT id FROM {PROBE_TABLE} WHERE exp = %s", (experiment,))]
+        except Exception:
+            return None
+
+    def config(self) -> dict[str, Any]:
+        s = self.settings
+        return {**s.__dict__, "replicas": len(self.pods), "port": self.port,
+                "predicted_failover_s": s.predicted_failover_s(),
+                "probe_workers": self.probe_workers, "probe_op_timeout_s": 1.0}

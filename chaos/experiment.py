@@ -1,0 +1,198 @@
+"""The run loop of one experiment: steady -> probe -> choose target -> inject and prove ->
+hold -> heal -> observe -> verify -> judge -> results document.
+
+Everything here composes platform, component, fault, probe and checkers; nothing here talks to
+servers or runs commands directly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from . import checkers
+from .catalog import Scenario
+from .checkers import Verdict
+from .components.base import Target
+from .errors import ChaosError, HarnessError
+from .faults import make_fault
+from .results import build_result, write_result
+from .slo import SLO
+from .targeting import choose
+from .timeline import FAIL, INFO, OK, PHASE, Timeline
+
+__all__ = ["RunSettings", "Outcome", "run_scenario"]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    steady_timeout_s: float = 90.0
+    warmup_s: float = 2.0  # the probe must succeed throughout this window before injection
+    baseline_s: float = 1.0
+    recovery_timeout_s: float = 90.0
+    verify_timeout_s: float = 30.0
+    probe_interval_s: float = 0.05
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any]
+    path: Path | None
+    verdict: Verdict
+    phases_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        m = self.result["metrics"]
+        return (f"{self.result['experiment']}: {self.verdict.verdict} "
+                f"(unavailability {m.get('unavailability_s')} s, recovery {m.get('recovery_s')} s, "
+                f"lost {m.get('lost_writes')} of {m.get('acked_writes')} acknowledged writes)"
+                + "".join(f"\n  - {r}" for r in self.verdict.reasons))
+
+
+def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> bool:
+    """True when the probe's operations have all succeeded for the last settle_s seconds, with
+    at least one success in that window, and the window starts after `since_s`."""
+    now = timeline.now()
+    if now - settle_s < since_s:
+        return False
+    window = [e for e in timeline.events if e.t >= now - settle_s and e.kind in (OK, FAIL, INFO)]
+    return bool(window) and all(e.kind == OK for e in window)
+
+
+def _wait(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(poll_s)
+    return condition()
+
+
+def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
+                 run_id: str, settings: RunSettings = RunSettings(),
+                 log: Callable[[str], None] = lambda m: None) -> Outcome:
+    """Run one experiment end to end and write its results document."""
+    phases: dict[str, float] = {}
+    wall_start = datetime.now(timezone.utc)
+    t_start = time.monotonic()
+
+    def phase(name: str, t0: float) -> None:
+        phases[name] = round(phases.get(name, 0.0) + time.monotonic() - t0, 3)
+
+    # 1. Steady before anything.
+    t0 = time.monotonic()
+    log(f"{scenario.key}: waiting for {component.deployment} to be steady")
+    component.wait_steady(settings.steady_timeout_s, log=log)
+    phase("steady_wait", t0)
+
+    timeline = Timeline()
+    probe_key = f"{scenario.key}@{run_id}"
+    probe = component.probe(timeline, probe_key, interval_s=settings.probe_interval_s)
+    fault = None
+    target: Target | None = None
+    injected_s = healed_s = None
+    recovered = False
+    error: BaseException | None = None
+    try:
+        # 2. Probe and baseline: operations succeed throughout the warm-up window.
+        t0 = time.monotonic()
+        probe.start()
+        timeline.record(PHASE, "harness", "warmup")
+        if not _wait(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
+                     settings.steady_timeout_s):
+            raise HarnessError(f"{scenario.key}: the probe did not succeed steadily for {settings.warmup_s} s "
+                               f"before injection: {checkers.probe_stats(timeline.events)}")
+        phase("warmup", t0)
+
+        # 3. Target, chosen by role with the run's seed.
+        rng = random.Random(seed)
+        target = choose(component.targets(), scenario.role, rng)
+        log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
+
+        # 4-6. Inject, prove, hold, heal (the context manager heals on any exit).
+        fault = make_fault(scenario.fault, platform, target, timeline, **scenario.params)
+        t0 = time.monotonic()
+        with fault:
+            injected_s = fault.injected_s
+            log(f"{scenario.key}: injected {fault.describe()}; proven={fault.proven}")
+            if scenario.fault == "kill":
+                # Hold until failover: sustained success again, at most hold_s.
+                _wait(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
+            else:
+                time.sleep(scenario.hold_s)
+        healed_s = fault.healed_s
+        phase("fault_hold", t0)
+        log(f"{scenario.key}: healed after {healed_s - injected_s:.1f} s")
+
+        # 7. Observe until steady again: the probe succeeds for settle_s and the component is
+        # back to its steady shape (all replicas, one primary), or the recovery timeout.
+        t0 = time.monotonic()
+        deadline = time.monotonic() + settings.recovery_timeout_s
+        recovered = _wait(lambda: _sustained_success(timeline, healed_s, slo.settle_s),
+                          settings.recovery_timeout_s)
+        if recovered:
+            try:
+                component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
+                # Keep observing briefly after steadiness: a rejoin can disturb clients.
+                _wait(lambda: _sustained_success(timeline, timeline.now() - slo.settle_s, slo.settle_s), slo.settle_s + 5)
+            except ChaosError as exc:
+                recovered = False
+                log(f"{scenario.key}: not steady after heal: {exc}")
+        phase("recovery", t0)
+    except BaseException as exc:
+        error = exc
+    finally:
+        probe.stop()
+    end_s = timeline.now()
+
+    if isinstance(error, (KeyboardInterrupt, SystemExit)):
+        raise error
+    if error is not None and injected_s is None:
+        # Nothing was injected: this is the harness's or the setup's failure, not a verdict.
+        raise error
+
+    # 8. Verification read of every acknowledged write.
+    t0 = time.monotonic()
+    present = component.verify(probe_key, settings.verify_timeout_s)
+    phase("verify", t0)
+
+    # 9. Checkers -> verdict -> results document.
+    verdict = checkers.judge(timeline.events, injected_s=injected_s, healed_s=healed_s, end_s=end_s, slo=slo,
+                             fault_proven=bool(fault and fault.proven), present=present)
+    if error is not None:
+        verdict = checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {error}",))])
+    # Name servers by pod in the results (the probe records their addresses).
+    brain = verdict.metrics.get("split_brain_overlaps")
+    if brain:
+        verdict.metrics["split_brain_overlaps"] = [
+            [component.pod_of(a), component.pod_of(b), *rest] for a, b, *rest in brain]
+    phases["total"] = round(time.monotonic() - t_start, 3)
+    phases["overhead"] = round(phases["total"] - sum(v for k, v in phases.items() if k != "total"), 3)
+    proof = dict(fault.proof) if fault else {}
+    proof["proven"] = bool(fault and fault.proven)
+    if fault and fault.heal_result:
+        proof["heal"] = fault.heal_result
+    result = build_result(
+        experiment=scenario.key, component=scenario.component, fault=scenario.fault, platform=platform.name,
+        seed=seed, target=target.to_dict() if target else {}, proof=proof, config=component.config(),
+        windows={"injected_s": injected_s, "healed_s": healed_s, "end_s": round(end_s, 3)},
+        verdict=verdict, slo=slo, started_at=wall_start,
+        extra={"run_id": run_id, "phases_s": phases, "description": scenario.description,
+               "negative_control": scenario.negative_control, "recovered_steady": recovered,
+               "acked_by": _acked_by(timeline, component)})
+    path = write_result(report_dir, result, timeline.events)
+    return Outcome(result, path, verdict, phases)
+
+
+def _acked_by(timeline: Timeline, component) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for e in timeline.events:
+        if e.kind == OK and e.node:
+            pod = component.pod_of(e.node) or e.node
+            counts[pod] = counts.get(pod, 0) + 1
+    return counts

@@ -1,0 +1,43 @@
+"""Zone partition: the target's zone cut off from the other zones with DROP rules; clients
+still reach every zone, or (cut_clients=True) are cut off from that zone too."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .base import Fault
+
+
+class ZonePartition(Fault):
+    kind = "partition"
+
+    def __init__(self, platform, target, timeline, cut_clients: bool = False):
+        super().__init__(platform, target, timeline, cut_clients=cut_clients)
+        self.cut_clients = cut_clients
+
+    def describe(self) -> str:
+        extra = " and from the clients" if self.cut_clients else ""
+        return (f"partition zone {self.target.zone} (with {self.target.role} {self.target.pod}) "
+                f"from the other zones{extra}")
+
+    def _reachability(self) -> dict[str, Any]:
+        ip = self.platform.node(self.target.node).ip
+        port = self.platform.pod(self.target.pod).spec.port
+        others = [n for n in self.platform.nodes() if n.zone != self.target.zone]
+        return {
+            "from_other_zones": {n.name: self.platform.reachable(n.name, ip, port) for n in others},
+            "from_clients": self.platform.reachable(None, ip, port),
+        }
+
+    def _inject(self) -> tuple[dict[str, Any], bool]:
+        proof = self.platform.partition(self.target.zone, cut_clients=self.cut_clients)
+        proof["reachable"] = r = self._reachability()
+        proven = (proof["rules_present"] == proof["rules_added"] > 0
+                  and not any(r["from_other_zones"].values())
+                  and r["from_clients"] == (not self.cut_clients))
+        return proof, proven
+
+    def _heal(self) -> dict[str, Any]:
+        result = self.platform.heal_partition()
+        result["reachable"] = self._reachability()
+        return result

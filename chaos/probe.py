@@ -1,0 +1,143 @@
+"""The probe runner: client workers that operate at a fixed rate in background threads and
+record every operation on the timeline as invoke + ok/fail/info. A probe never raises out of
+its thread; it records.
+
+A component supplies a Client per worker. `Client.write(value)` returns the node that
+acknowledged the write, raises DefiniteFailure when the write certainly did not happen, and
+anything else it raises is recorded as indeterminate (info). `Client.abort()` is called from the
+watchdog when an operation overruns its deadline; it must make the blocked call return.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from typing import Callable, Protocol, Sequence
+
+from .timeline import FAIL, INFO, INVOKE, OK, Timeline
+
+__all__ = ["Client", "DefiniteFailure", "Probe", "DEFAULT_INTERVAL_S"]
+
+DEFAULT_INTERVAL_S = 0.05
+
+
+class DefiniteFailure(Exception):
+    """The operation certainly did not take effect (e.g. no connection could be made)."""
+
+
+class Client(Protocol):
+    def write(self, value: int) -> str | None: ...
+    def abort(self) -> None: ...
+    def close(self) -> None: ...
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {text}"[:200]
+
+
+class _Worker:
+    def __init__(self, name: str, client: Client, probe: "Probe"):
+        self.name = name
+        self.client = client
+        self.probe = probe
+        self.deadline: float | None = None
+        self.aborted = False
+        self.lock = threading.Lock()
+        self.thread = threading.Thread(target=self.loop, name=f"probe-{name}", daemon=True)
+
+    def loop(self) -> None:
+        p = self.probe
+        next_at = time.monotonic()
+        while not p.stopping.is_set():
+            now = time.monotonic()
+            if now < next_at:
+                if p.stopping.wait(next_at - now):
+                    break
+            started = time.monotonic()
+            next_at = started + p.interval_s
+            value = p.next_value()
+            t0 = p.timeline.record(INVOKE, self.name, "write", value=value).t
+            with self.lock:
+                self.deadline = started + p.op_timeout_s
+                self.aborted = False
+            kind, node, error = OK, None, None
+            try:
+                node = self.client.write(value)
+            except DefiniteFailure as exc:
+                kind, error = FAIL, _short(exc.__cause__ or exc)
+            except BaseException as exc:  # a probe records; it never crashes the test
+                kind, error = INFO, _short(exc)
+            with self.lock:
+                self.deadline = None
+                if self.aborted and kind != OK:
+                    kind, error = INFO, f"timeout after {p.op_timeout_s:.1f} s ({error})"
+            t1 = p.timeline.now()
+            p.timeline.record(kind, self.name, "write", value=value, node=node, error=error,
+                              latency_s=round(t1 - t0, 6))
+        try:
+            self.client.close()
+        except Exception:
+            pass
+
+
+class Probe:
+    """Runs one worker per client until stop(); all workers share one sequence of values."""
+
+    def __init__(self, timeline: Timeline, clients: Sequence[Client], *, interval_s: float = DEFAULT_INTERVAL_S,
+                 op_timeout_s: float = 1.0, first_value: int = 1):
+        self.timeline = timeline
+        self.interval_s = interval_s
+        self.op_timeout_s = op_timeout_s
+        self.stopping = threading.Event()
+        self._counter = itertools.count(first_value)
+        self._counter_lock = threading.Lock()
+        self.workers = [_Worker(f"w{i}", c, self) for i, c in enumerate(clients)]
+        self._watchdog = threading.Thread(target=self._watch, name="probe-watchdog", daemon=True)
+
+    def next_value(self) -> int:
+        with self._counter_lock:
+            return next(self._counter)
+
+    def start(self) -> "Probe":
+        for w in self.workers:
+            w.thread.start()
+        self._watchdog.start()
+        return self
+
+    def _watch(self) -> None:
+        while not self.stopping.wait(0.02):
+            now = time.monotonic()
+            for w in self.workers:
+                with w.lock:
+                    overdue = w.deadline is not None and now > w.deadline and not w.aborted
+                    if overdue:
+                        w.aborted = True
+                if overdue:
+                    try:
+                        w.client.abort()
+                    except Exception:
+                        pass
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop every worker; an operation in flight is aborted after its deadline."""
+        self.stopping.set()
+        deadline = time.monotonic() + timeout_s
+        for w in self.workers:
+            w.thread.join(timeout=max(0.1, deadline - time.monotonic()))
+            if w.thread.is_alive():
+                try:
+                    w.client.abort()
+                except Exception:
+                    pass
+                w.thread.join(timeout=2)
+        self._watchdog.join(timeout=1)
+
+    def wait_for(self, condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if condition():
+                return True
+            time.sleep(poll_s)
+        return condition()
