@@ -23,6 +23,7 @@ __all__ = [
     "FAIL_VERDICT",
     "UNKNOWN",
     "unavailability_s",
+    "client_unavailability_s",
     "recovery_s",
     "write_loss",
     "split_brain",
@@ -127,6 +128,19 @@ def unavailability_s(events: Iterable[Event], injected_s: float, end_s: float) -
         longest = max(longest, t - start)
         start = t
     return max(longest, end_s - start)
+
+
+def client_unavailability_s(events: Iterable[Event], injected_s: float, end_s: float) -> dict[str, float]:
+    """unavailability_s seen by each probe worker (one client) on its own.
+
+    Merged over all workers, a client stuck on a dead server is hidden by the others' successes;
+    the worst single client is what an application with that connection string would see.
+    """
+    by_process: dict[str, list[Event]] = {}
+    for e in events:
+        if e.kind in _COMPLETIONS or e.kind == INVOKE:
+            by_process.setdefault(e.process, []).append(e)
+    return {p: unavailability_s(evs, injected_s, end_s) for p, evs in sorted(by_process.items())}
 
 
 def recovery_s(events: Iterable[Event], injected_s: float, end_s: float, settle_s: float) -> float | None:
@@ -279,7 +293,10 @@ def judge(
             return None
 
     # Looked up through the module so tests (and users) can substitute a checker.
-    unavail = run("unavailability_s", lambda: unavailability_s(evs, injected_s, end_s))
+    any_client = run("unavailability_s", lambda: unavailability_s(evs, injected_s, end_s))
+    per_client = run("client_unavailability_s", lambda: client_unavailability_s(evs, injected_s, end_s))
+    # The SLO bounds the worst client's outage; the merged figure is reported beside it.
+    unavail = max(per_client.values()) if per_client else any_client
     recovery = run("recovery_s", lambda: recovery_s(evs, injected_s, end_s, slo.settle_s))
     loss: WriteLoss | None = run("write_loss", lambda: write_loss(evs, present))
     brain: SplitBrain | None = run("split_brain", lambda: split_brain(evs))
@@ -347,6 +364,8 @@ def judge(
 
     metrics: dict[str, Any] = {
         "unavailability_s": unavail,
+        "unavailability_any_client_s": any_client,
+        "client_unavailability_s": {p: _round(v) for p, v in (per_client or {}).items()},
         "recovery_s": recovery,
         "acked_writes": loss.acked_writes if loss else None,
         # An unverified read proves nothing: None, not a reassuring 0, in the trend data.

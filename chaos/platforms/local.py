@@ -614,3 +614,63 @@ class LocalPlatform:
     def reachable(self, from_node: str | None, to_ip: str, port: int, timeout_s: float = 1.0) -> bool:
         """Does a TCP SYN from a node (None: the clients) to ip:port get any answer?"""
         return tcp_reachable(to_ip, port, timeout_s, netns=from_node)
+
+
+def _local_platform_in_use(state_dir: Path) -> bool:
+    path = state_dir / "local.lock"
+    if not path.exists():
+        return False
+    with open(path, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
+
+
+def heal_leftovers(*, log: Callable[[str], None] = print, force: bool = False,
+                   state_dir: Path | None = None) -> list[str]:
+    """Remove local-platform objects no ledger accounts for: `chaos-*` namespaces (and their
+    processes), the bridge, and host rules carrying a `chaos:` comment. Skipped while a run
+    holds the local platform, unless forced."""
+    state_dir = Path(state_dir or default_state_dir())
+    if _local_platform_in_use(state_dir) and not force:
+        log("skipping namespace cleanup: a chaos run is using the local platform (use --force)")
+        return []
+    done = []
+    listing = run(["ip", "netns", "list"], check=False).stdout.split("\n")
+    for line in listing:
+        name = line.split(" ")[0].strip()
+        if name.startswith(NETNS_PREFIX):
+            pids = _netns_pids(name)
+            _undo_netns({"netns": name})
+            done.append(f"namespace {name} ({len(pids)} processes)")
+    if run_ok(["ip", "link", "show", BRIDGE]):
+        _undo_link({"dev": BRIDGE})
+        done.append(f"bridge {BRIDGE}")
+    comments = set()
+    for line in run(["iptables-save", "-t", "filter"], check=False).stdout.splitlines():
+        if line.startswith("-A ") and "--comment" in line:
+            args = shlex.split(line)
+            c = args[args.index("--comment") + 1]
+            if c.startswith("chaos:"):
+                comments.add(c)
+    for c in sorted(comments):
+        _undo_iptables({"netns": None, "comment": c})
+        done.append(f"host rules {c}")
+    runs = state_dir / "runs"
+    if runs.is_dir():
+        for d in runs.iterdir():
+            shutil.rmtree(d, ignore_errors=True)
+            done.append(f"run directory {d}")
+    return done
+
+
+def docker_forward_note() -> str | None:
+    """Docker sets FORWARD to DROP; with br_netfilter our bridge relies on its own ACCEPT rule."""
+    out = run(["iptables", "-S", "FORWARD"], check=False).stdout if shutil.which("iptables") else ""
+    if "-P FORWARD DROP" in out:
+        return ("the host FORWARD policy is DROP (Docker sets it); the local platform adds its own "
+                f"ACCEPT rule for {BRIDGE} while it runs")
+    return None

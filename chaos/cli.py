@@ -1,0 +1,178 @@
+"""`chaos run|list|heal|doctor`: the command line over the pytest suite and the ledger.
+
+Exit status: 0 every SLO met; 1 an SLO failed or a verdict is unknown; 2 invalid input
+(nothing was injected); 3 the harness itself failed; 130 interrupted (faults healed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from .errors import ChaosError, HealError, InvalidConfig
+
+EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+
+
+def _err(msg: str) -> None:
+    print(f"chaos: {msg}", file=sys.stderr)
+
+
+def cmd_list(args) -> int:
+    from .catalog import select
+    from .slo import load_slo_file
+
+    book = load_slo_file(args.slo)
+    scenarios = select(args.selector, include_negative=True)
+    width = max(len(s.key) for s in scenarios)
+    for s in scenarios:
+        slo = book.for_experiment(s.component, s.name)
+        tag = " [negative control]" if s.negative_control else ""
+        print(f"{s.key:<{width}}  {s.fault:<9} role={s.role:<8} hold={s.hold_s:>4.0f}s  "
+              f"max_unavailability_s={slo.max_unavailability_s} max_lost_writes={slo.max_lost_writes}{tag}")
+        print(f"{'':<{width}}  {s.description}")
+    return EXIT_OK
+
+
+def _validate_run(args):
+    from .catalog import select
+    from .components.postgres import prerequisites as pg_prereq
+    from .platforms import PLATFORMS
+    from .platforms.local import check_prerequisites
+    from .slo import load_slo_file
+
+    if args.platform not in PLATFORMS:
+        raise InvalidConfig(f"unknown platform {args.platform!r}", field="--platform",
+                            fix=f"one of: {', '.join(PLATFORMS)}")
+    load_slo_file(args.slo)
+    scenarios = select(args.selector)
+    if args.seed is not None and args.seed < 0:
+        raise InvalidConfig("must be a non-negative integer", field="--seed")
+    missing = check_prerequisites()
+    if any(s.component == "postgres" for s in scenarios):
+        missing += pg_prereq()
+    if missing:
+        from .errors import MissingPrerequisite
+
+        raise MissingPrerequisite("; ".join(missing), fix="`chaos doctor` lists what is missing")
+    return scenarios
+
+
+def cmd_run(args) -> int:
+    import pytest
+
+    from .ledger import new_run_id
+    from .results import load_results
+
+    scenarios = _validate_run(args)
+    report_dir = Path(args.report_dir or os.path.join("reports", new_run_id()))
+    print(f"chaos: running {len(scenarios)} experiment(s) on the {args.platform} platform: "
+          f"{', '.join(s.key for s in scenarios)}", flush=True)
+    pytest_args = [str(EXPERIMENTS_DIR), "-p", "no:cacheprovider", "-s", "-q", "-rN",
+                   f"--rootdir={EXPERIMENTS_DIR.parent}", "--chaos-platform", args.platform,
+                   "--chaos-report-dir", str(report_dir), "--chaos-slo", args.slo]
+    for s in scenarios:
+        pytest_args += ["--chaos-select", s.key]
+    if args.seed is not None:
+        pytest_args += ["--chaos-seed", str(args.seed)]
+    if args.junitxml:
+        pytest_args += ["--junitxml", args.junitxml]
+    code = pytest.main(pytest_args)
+    if code == pytest.ExitCode.INTERRUPTED:
+        return EXIT_INTERRUPTED
+    if code == pytest.ExitCode.USAGE_ERROR:
+        return EXIT_INPUT
+    results = load_results(report_dir) if report_dir.is_dir() else []
+    print(f"chaos: results in {report_dir}")
+    if len(results) < len(scenarios):
+        _err(f"only {len(results)} of {len(scenarios)} experiments produced a result: the harness failed "
+             "(see the errors above)")
+        return EXIT_HARNESS
+    if all(r["verdict"] == "pass" for r in results):
+        return EXIT_OK
+    return EXIT_SLO
+
+
+def cmd_heal(args) -> int:
+    from .ledger import default_state_dir, heal_stale
+    from .platforms.local import heal_leftovers
+
+    state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
+    done: list[str] = []
+    try:
+        done += heal_stale(state_dir, force=args.force, log=print)
+        done += heal_leftovers(log=print, force=args.force, state_dir=state_dir)
+    except HealError as exc:
+        for line in done:
+            print(f"healed: {line}")
+        _err(str(exc))
+        return EXIT_HARNESS
+    for line in done:
+        print(f"healed: {line}")
+    print("chaos: nothing left to heal" if not done else f"chaos: healed {len(done)} item(s)")
+    return EXIT_OK
+
+
+def cmd_doctor(args) -> int:
+    from .components.postgres import prerequisites as pg_prereq
+    from .platforms.local import check_prerequisites, docker_forward_note
+
+    problems = check_prerequisites() + pg_prereq()
+    for module, pkg in (("psycopg", "psycopg[binary]"), ("yaml", "PyYAML"), ("tenacity", "tenacity")):
+        if importlib.util.find_spec(module) is None:
+            problems.append(f"python module {module} missing (fix: pip install {pkg}, or `make install`)")
+    for line in problems:
+        print(f"MISSING  {line}")
+    note = docker_forward_note()
+    if note:
+        print(f"NOTE     {note}")
+    if not problems:
+        print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, Python modules")
+        return EXIT_OK
+    return EXIT_SLO
+
+
+def main(argv: list[str] | None = None) -> int:
+    from .pytest_plugin import DEFAULT_SLO_FILE
+
+    parser = argparse.ArgumentParser(prog="chaos", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("run", help="run experiments and print their verdicts")
+    p.add_argument("selector", nargs="*", help="postgres | postgres/primary-kill | kill | postgres/kill (default: all)")
+    p.add_argument("--platform", default="local")
+    p.add_argument("--report-dir", default=None, help="default: reports/<run id>")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--slo", default=str(DEFAULT_SLO_FILE), help="SLO file (default experiments/slo.yaml)")
+    p.add_argument("--junitxml", default=None, help="also write JUnit XML here")
+    p.set_defaults(fn=cmd_run)
+    p = sub.add_parser("list", help="list experiments and their SLOs")
+    p.add_argument("selector", nargs="*")
+    p.add_argument("--slo", default=str(DEFAULT_SLO_FILE))
+    p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("heal", help="undo what crashed runs left behind (rules, links, namespaces, processes)")
+    p.add_argument("--force", action="store_true", help="also heal runs whose process still runs")
+    p.add_argument("--state-dir", default=None)
+    p.set_defaults(fn=cmd_heal)
+    p = sub.add_parser("doctor", help="name each missing prerequisite with its fix")
+    p.set_defaults(fn=cmd_doctor)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except InvalidConfig as exc:
+        _err(f"invalid input: {exc}")
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return EXIT_INTERRUPTED
+    except ChaosError as exc:
+        _err(f"harness error: {exc}")
+        return EXIT_HARNESS
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,191 @@
+"""The pytest plugin (registered through the pytest11 entry point): --chaos-* options, the
+platform and deployment fixtures, `chaos_experiment`, JUnit properties and a summary table."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .catalog import Scenario, select
+from .errors import ChaosError, InvalidConfig
+from .experiment import Outcome, run_scenario
+from .ledger import new_run_id
+from .results import junit_properties, summary_table
+from .slo import SLOBook, load_slo_file
+
+DEFAULT_SLO_FILE = Path(__file__).resolve().parents[1] / "experiments" / "slo.yaml"
+_RESULTS = pytest.StashKey[list]()
+_STATE = pytest.StashKey[dict]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("chaos", "chaos harness")
+    group.addoption("--chaos-platform", default=os.environ.get("CHAOS_PLATFORM", "local"),
+                    help="where the stack runs: local (network namespaces on this host; default)")
+    group.addoption("--chaos-report-dir", default=None,
+                    help="directory for results JSON and timelines (default: reports/<run id>)")
+    group.addoption("--chaos-seed", type=int, default=None, help="seed for target choice (default: random, printed)")
+    group.addoption("--chaos-slo", default=os.environ.get("CHAOS_SLO_FILE", str(DEFAULT_SLO_FILE)),
+                    help="SLO file (default: experiments/slo.yaml)")
+    group.addoption("--chaos-select", action="append", default=[],
+                    help="run only these experiments: postgres, postgres/primary-kill, kill, postgres/kill")
+    group.addoption("--chaos-subnet", default=None, help="subnet of the local platform's bridge (default 10.213.0.0/24)")
+    group.addoption("--chaos-state-dir", default=None, help="ledger and run data (default /var/lib/chaos-harness)")
+
+
+def _usage(exc: ChaosError) -> pytest.UsageError:
+    return pytest.UsageError(f"chaos: {exc}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "chaos: an experiment that injects a fault (needs the chaos platform)")
+    run_id = new_run_id()
+    seed = config.getoption("chaos_seed")
+    if seed is None:
+        seed = random.SystemRandom().randrange(1, 2**31)
+    state: dict[str, Any] = {"run_id": run_id, "seed": seed}
+    try:
+        state["slo_book"] = load_slo_file(config.getoption("chaos_slo"))
+        state["selection"] = select(config.getoption("chaos_select"), include_negative=True) \
+            if config.getoption("chaos_select") else None
+        from .platforms import PLATFORMS
+
+        if config.getoption("chaos_platform") not in PLATFORMS:
+            raise InvalidConfig(f"unknown platform {config.getoption('chaos_platform')!r}",
+                                field="--chaos-platform", fix=f"one of: {', '.join(PLATFORMS)}")
+    except ChaosError as exc:
+        raise _usage(exc) from exc
+    report_dir = config.getoption("chaos_report_dir") or os.path.join("reports", run_id)
+    state["report_dir"] = Path(report_dir)
+    config.stash[_STATE] = state
+    config.stash[_RESULTS] = []
+    # CI cancels with SIGTERM: turn it into KeyboardInterrupt so every fault heals on the way out.
+    if hasattr(signal, "SIGTERM") and signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+        def _term(signum, frame):
+            raise KeyboardInterrupt("SIGTERM")
+        signal.signal(signal.SIGTERM, _term)
+
+
+def _scenario_of(item: pytest.Item) -> Scenario | None:
+    callspec = getattr(item, "callspec", None)
+    value = callspec.params.get("scenario") if callspec else None
+    return value if isinstance(value, Scenario) else None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    state = config.stash[_STATE]
+    selection = state.get("selection")
+    if selection is not None:
+        keep, drop = [], []
+        for item in items:
+            sc = _scenario_of(item)
+            (keep if sc is None or sc in selection else drop).append(item)
+        if drop:
+            config.hook.pytest_deselected(items=drop)
+            items[:] = keep
+    if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items):
+        # Fail before any fault when the machine cannot run the platform.
+        if config.getoption("chaos_platform") == "local":
+            from .components.postgres import prerequisites as pg_prereq
+            from .platforms.local import check_prerequisites
+
+            missing = check_prerequisites()
+            if any((sc := _scenario_of(i)) is not None and sc.component == "postgres" for i in items):
+                missing += pg_prereq()
+            if missing:
+                raise pytest.UsageError("chaos: missing prerequisites: " + "; ".join(missing)
+                                        + " (`chaos doctor` lists them)")
+
+
+@pytest.fixture(scope="session")
+def chaos_state(pytestconfig: pytest.Config) -> dict[str, Any]:
+    return pytestconfig.stash[_STATE]
+
+
+@pytest.fixture(scope="session")
+def chaos_platform(pytestconfig: pytest.Config, chaos_state):
+    from .platforms import get_platform
+
+    kwargs: dict[str, Any] = {"run_id": chaos_state["run_id"], "log": _log}
+    if pytestconfig.getoption("chaos_subnet"):
+        kwargs["subnet"] = pytestconfig.getoption("chaos_subnet")
+    if pytestconfig.getoption("chaos_state_dir"):
+        kwargs["state_dir"] = Path(pytestconfig.getoption("chaos_state_dir"))
+    platform = get_platform(pytestconfig.getoption("chaos_platform"), **kwargs)
+    platform.up()
+    try:
+        yield platform
+    finally:
+        platform.close()
+
+
+class Deployments:
+    """Components deployed on the session's platform, once per variant, reused by experiments."""
+
+    def __init__(self, platform):
+        self.platform = platform
+        self._deployed: dict[tuple, Any] = {}
+
+    def get(self, component: str, **variant: Any):
+        key = (component, tuple(sorted(variant.items())))
+        if key not in self._deployed:
+            from .components import get_component
+
+            cls = get_component(component)
+            deployment = cls(self.platform, **variant)
+            _log(f"deploying {component} {variant or ''}".rstrip())
+            deployment.deploy()
+            self._deployed[key] = deployment
+        return self._deployed[key]
+
+    def remove(self, component: str, **variant: Any) -> None:
+        key = (component, tuple(sorted(variant.items())))
+        deployment = self._deployed.pop(key, None)
+        if deployment is not None:
+            deployment.remove()
+
+
+@pytest.fixture(scope="session")
+def chaos_deployments(chaos_platform) -> Deployments:
+    return Deployments(chaos_platform)
+
+
+def _log(message: str) -> None:
+    print(f"[chaos] {message}", flush=True)
+
+
+@pytest.fixture
+def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform, chaos_deployments,
+                     record_property):
+    """Run a Scenario end to end; returns the Outcome (verdict, numbers, results path)."""
+    book: SLOBook = chaos_state["slo_book"]
+
+    def run(scenario: Scenario) -> Outcome:
+        component = chaos_deployments.get(scenario.component, **scenario.deployment)
+        slo = book.for_experiment(scenario.component, scenario.name)
+        _log(f"{scenario.key}: seed {chaos_state['seed']}, SLO {slo.to_dict()}")
+        outcome = run_scenario(chaos_platform, component, scenario, slo, seed=chaos_state["seed"],
+                               report_dir=chaos_state["report_dir"], run_id=chaos_state["run_id"], log=_log)
+        for name, value in junit_properties(outcome.result):
+            record_property(name, value)
+        request.config.stash[_RESULTS].append(outcome.result)
+        _log(outcome.message)
+        return outcome
+
+    return run
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    results = config.stash.get(_RESULTS, [])
+    if not results:
+        return
+    state = config.stash[_STATE]
+    terminalreporter.section("chaos verdicts")
+    terminalreporter.write_line(summary_table(results))
+    terminalreporter.write_line(f"seed {state['seed']} (replay with --chaos-seed {state['seed']}); "
+                                f"results in {state['report_dir']}")
