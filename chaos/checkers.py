@@ -144,26 +144,29 @@ def client_unavailability_s(events: Iterable[Event], injected_s: float, end_s: f
 
 
 def recovery_s(events: Iterable[Event], injected_s: float, end_s: float, settle_s: float) -> float | None:
-    """Seconds from injection to the start of the first sustained run of success, or None.
+    """Seconds from injection to the first success after which operations keep succeeding, or
+    None when they never do for at least settle_s before end_s.
 
-    A candidate OK at t_r is sustained when (t_r, t_r + settle_s] holds at least one OK, no FAIL
-    or INFO, and ends before end_s. Completion times are used throughout: a request that started
-    earlier but failed after t_r is a failure the client saw after t_r.
+    "Keep succeeding" means through the end of observation: the candidate is the first OK after
+    the last FAIL/INFO that completed after injection. An earlier run of success that later
+    broke down (a primary that kept acknowledging until it was fenced, a flapping recovery) is
+    not a recovery. Completion times are used: a request that failed after t_r is a failure the
+    client saw after t_r.
     """
     done = [e for e in _completions(events) if e.t <= end_s]
     ok_times = [e.t for e in done if e.kind == OK]
-    bad_times = [e.t for e in done if e.kind != OK]
-    for i in range(bisect_left(ok_times, injected_s), len(ok_times)):
-        t_r = ok_times[i]
-        window_end = t_r + settle_s
-        if window_end > end_s:
-            return None  # every later candidate has an even shorter observation window
-        next_bad = bisect_right(bad_times, t_r)
-        if next_bad < len(bad_times) and bad_times[next_bad] <= window_end:
-            continue
-        next_ok = bisect_right(ok_times, t_r)
-        if next_ok < len(ok_times) and ok_times[next_ok] <= window_end:
-            return t_r - injected_s
+    bad_after = [e.t for e in done if e.kind != OK and e.t >= injected_s]
+    since = bad_after[-1] if bad_after else injected_s
+    i = bisect_right(ok_times, since) if bad_after else bisect_left(ok_times, since)
+    if i >= len(ok_times):
+        return None
+    t_r = ok_times[i]
+    window_end = t_r + settle_s
+    if window_end > end_s:
+        return None
+    next_ok = bisect_right(ok_times, t_r)
+    if next_ok < len(ok_times) and ok_times[next_ok] <= window_end:
+        return t_r - injected_s
     return None
 
 

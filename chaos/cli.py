@@ -106,7 +106,7 @@ def cmd_heal(args) -> int:
     done: list[str] = []
     try:
         done += heal_stale(state_dir, force=args.force, log=print)
-        done += heal_leftovers(log=print, force=args.force, state_dir=state_dir)
+        done += heal_leftovers(log=print, force=args.force, state_dir=state_dir, instance=args.instance)
     except HealError as exc:
         for line in done:
             print(f"healed: {line}")
@@ -156,7 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_list)
     p = sub.add_parser("heal", help="undo what crashed runs left behind (rules, links, namespaces, processes)")
     p.add_argument("--force", action="store_true", help="also heal runs whose process still runs")
-    p.add_argument("--state-dir", default=None)
+    p.add_argument("--state-dir", default=None, help="ledger directory (default /var/lib/chaos-harness)")
+    p.add_argument("--instance", default="", help="local platform instance to sweep (default: the default one)")
     p.set_defaults(fn=cmd_heal)
     p = sub.add_parser("doctor", help="name each missing prerequisite with its fix")
     p.set_defaults(fn=cmd_doctor)

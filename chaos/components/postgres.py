@@ -65,9 +65,16 @@ class Settings:
     connect_timeout_s: int = 2
 
     def predicted_failover_s(self) -> float:
-        # Detection (monitor interval + reconnect attempts) plus about a second to elect,
-        # promote and have the other standby follow.
-        return self.monitor_interval_secs + self.reconnect_attempts * self.reconnect_interval + 1.0
+        """A primary whose processes died (connections refused at once): one monitor interval
+        to notice, the reconnect attempts spaced by reconnect_interval, about a second to elect,
+        promote and have the other standby follow."""
+        return self.monitor_interval_secs + (self.reconnect_attempts - 1) * self.reconnect_interval + 1.0
+
+    def predicted_failover_silent_s(self) -> float:
+        """A primary that went silent (partition, crashed node): every ping and every client
+        connection to it waits for connect_timeout before giving up."""
+        return (self.monitor_interval_secs + self.reconnect_attempts * self.connect_timeout_s
+                + (self.reconnect_attempts - 1) * self.reconnect_interval + 1.0 + self.connect_timeout_s)
 
 
 class PgClient:
@@ -321,4 +328,5 @@ class PostgresCluster:
         s = self.settings
         return {**s.__dict__, "replicas": len(self.pods), "port": self.port,
                 "predicted_failover_s": s.predicted_failover_s(),
+                "predicted_failover_silent_s": s.predicted_failover_silent_s(),
                 "probe_workers": self.probe_workers, "probe_op_timeout_s": 1.0}

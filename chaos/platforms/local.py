@@ -11,6 +11,7 @@ before it changes anything, so `chaos heal` can undo it after a crash.
 from __future__ import annotations
 
 import fcntl
+import re
 import ipaddress
 import os
 import shlex
@@ -32,8 +33,37 @@ from .base import Node, Pod, PodSpec
 __all__ = ["LocalPlatform", "DEFAULT_SUBNET", "check_prerequisites", "BRIDGE"]
 
 DEFAULT_SUBNET = "10.213.0.0/24"
-BRIDGE = "chaosbr0"
+BRIDGE = "chaosbr0"  # the default instance's bridge
 NETNS_PREFIX = "chaos-"
+
+
+@dataclass(frozen=True)
+class Names:
+    """Host-wide names of one platform instance. The default instance ("") uses chaos-a1,
+    cz-a1 and chaosbr0; another instance (e.g. the harness's own heal test) gets its own."""
+
+    instance: str = ""
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[a-z0-9]{0,3}", self.instance):
+            raise InvalidConfig(f"{self.instance!r} is not 0-3 lowercase letters or digits", field="instance")
+
+    @property
+    def bridge(self) -> str:
+        return f"chaosbr{self.instance or '0'}"
+
+    @property
+    def lock(self) -> str:
+        return f"local{'-' + self.instance if self.instance else ''}.lock"
+
+    def netns(self, zone: str, n: int) -> str:
+        return f"{NETNS_PREFIX}{self.instance}{zone}{n}"
+
+    def is_netns(self, name: str) -> bool:
+        return re.fullmatch(rf"{NETNS_PREFIX}{self.instance}[a-z]\d+", name) is not None
+
+    def is_veth(self, dev: str) -> bool:
+        return re.fullmatch(rf"cz{self.instance}-[a-z]\d+", dev) is not None
 ZONES = ("a", "b", "c")
 REQUIRED_BINARIES = {"ip": "apt-get install iproute2", "iptables": "apt-get install iptables",
                      "iptables-save": "apt-get install iptables", "setpriv": "apt-get install util-linux"}
@@ -113,15 +143,26 @@ def _undo_link_up(args: dict[str, Any]) -> None:
     run(["ip", "link", "set", args["dev"], "up"], check=False)
 
 
+def veth_name(netns: str) -> str:
+    """The host side of a node's veth pair: chaos-a1 -> cz-a1, chaos-ha1 -> czh-a1
+    (interface names are limited to 15 characters)."""
+    rest = netns[len(NETNS_PREFIX):]
+    return f"cz{rest[:-2]}-{rest[-2:]}" if len(rest) > 2 else f"cz-{rest}"
+
+
 @undo_action("delete_netns")
 def _undo_netns(args: dict[str, Any]) -> None:
     netns = args["netns"]
-    if not _ns_exists(netns):
-        return
-    _kill_netns(netns)
-    run(["ip", "netns", "delete", netns], check=False)
     if _ns_exists(netns):
-        raise PlatformError(f"network namespace {netns} could not be deleted")
+        _kill_netns(netns)
+        run(["ip", "netns", "delete", netns], check=False)
+        if _ns_exists(netns):
+            raise PlatformError(f"network namespace {netns} could not be deleted")
+    # The kernel keeps a deleted namespace (and the veth into it) alive while orphaned TCP
+    # sockets in it still retransmit, e.g. to a peer behind a partition; delete the pair now.
+    veth = veth_name(netns)
+    if run_ok(["ip", "link", "show", veth]):
+        run(["ip", "link", "delete", veth], check=False)
 
 
 @undo_action("delete_link")
@@ -176,10 +217,13 @@ class LocalPlatform:
 
     def __init__(self, *, run_id: str | None = None, state_dir: Path | None = None,
                  subnet: str | None = None, nodes_per_zone: int = 1, zones: Sequence[str] = ZONES,
+                 instance: str = "",
                  log: Callable[[str], None] = lambda msg: None):
         self.run_id = run_id or new_run_id()
         self.state_dir = Path(state_dir or default_state_dir())
         self.log = log
+        self.names = Names(instance)
+        self.bridge = self.names.bridge
         subnet = subnet or os.environ.get("CHAOS_LOCAL_SUBNET", DEFAULT_SUBNET)
         try:
             self.subnet = ipaddress.ip_network(subnet)
@@ -196,9 +240,9 @@ class LocalPlatform:
         self._nodes: dict[str, _NodeState] = {}
         for zi, zone in enumerate(self.zones):
             for n in range(1, nodes_per_zone + 1):
-                name = f"{NETNS_PREFIX}{zone}{n}"
+                name = self.names.netns(zone, n)
                 ip = str(hosts[10 * zi + 10 + n - 1])
-                self._nodes[name] = _NodeState(Node(name, zone, ip), veth=f"cz-{zone}{n}")
+                self._nodes[name] = _NodeState(Node(name, zone, ip), veth=veth_name(name))
         self._pods: dict[str, Pod] = {}
         self._procs: dict[str, subprocess.Popen] = {}
         self._wanted: dict[str, bool] = {}
@@ -223,7 +267,7 @@ class LocalPlatform:
             raise MissingPrerequisite("; ".join(missing), field="local platform")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
-        self._lock_fh = open(self.state_dir / "local.lock", "w")
+        self._lock_fh = open(self.state_dir / self.names.lock, "w")
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -247,10 +291,10 @@ class LocalPlatform:
 
     def _remove_unledgered_leftovers(self) -> None:
         for st in self._nodes.values():
-            if _ns_exists(st.node.name):
+            if _ns_exists(st.node.name) or run_ok(["ip", "link", "show", st.veth]):
                 self.log(f"removing leftover namespace {st.node.name}")
                 _undo_netns({"netns": st.node.name})
-        _undo_link({"dev": BRIDGE})
+        _undo_link({"dev": self.bridge})
 
     def _record(self, action: str, what: str, **args: Any) -> Undo:
         assert self.ledger is not None, "platform is not up"
@@ -261,23 +305,24 @@ class LocalPlatform:
         os.chmod(self.run_dir, 0o755)
         os.chmod(self.run_dir.parent, 0o755)
         self._infra.append(self._record("rmtree", f"run directory {self.run_dir}", path=str(self.run_dir)))
-        self._infra.append(self._record("delete_link", f"bridge {BRIDGE}", dev=BRIDGE))
-        run(["ip", "link", "add", BRIDGE, "type", "bridge"])
-        run(["ip", "addr", "add", f"{self.client_ip}/{self.subnet.prefixlen}", "dev", BRIDGE])
-        run(["ip", "link", "set", BRIDGE, "up"])
+        bridge = self.bridge
+        self._infra.append(self._record("delete_link", f"bridge {bridge}", dev=bridge))
+        run(["ip", "link", "add", bridge, "type", "bridge"])
+        run(["ip", "addr", "add", f"{self.client_ip}/{self.subnet.prefixlen}", "dev", bridge])
+        run(["ip", "link", "set", bridge, "up"])
         # With br_netfilter (Docker loads it) bridged frames traverse FORWARD, whose policy
         # Docker sets to DROP: let our bridge's own traffic through.
         comment = f"chaos:{self.run_id}:bridge"
         self._infra.append(self._record("iptables_comment", "host FORWARD accept for the bridge",
                                         netns=None, comment=comment))
-        run(["iptables", "-I", "FORWARD", "1", "-i", BRIDGE, "-o", BRIDGE, "-m", "comment",
+        run(["iptables", "-I", "FORWARD", "1", "-i", bridge, "-o", bridge, "-m", "comment",
              "--comment", comment, "-j", "ACCEPT"])
         for st in self._nodes.values():
             ns, ip = st.node.name, st.node.ip
             self._infra.append(self._record("delete_netns", f"namespace {ns}", netns=ns))
             run(["ip", "netns", "add", ns])
             run(["ip", "link", "add", st.veth, "type", "veth", "peer", "name", "eth0", "netns", ns])
-            run(["ip", "link", "set", st.veth, "master", BRIDGE, "up"])
+            run(["ip", "link", "set", st.veth, "master", bridge, "up"])
             run(["ip", "-n", ns, "addr", "add", f"{ip}/{self.subnet.prefixlen}", "dev", "eth0"])
             run(["ip", "-n", ns, "link", "set", "eth0", "up"])
             run(["ip", "-n", ns, "link", "set", "lo", "up"])
@@ -616,8 +661,8 @@ class LocalPlatform:
         return tcp_reachable(to_ip, port, timeout_s, netns=from_node)
 
 
-def _local_platform_in_use(state_dir: Path) -> bool:
-    path = state_dir / "local.lock"
+def _local_platform_in_use(state_dir: Path, names: Names) -> bool:
+    path = state_dir / names.lock
     if not path.exists():
         return False
     with open(path, "a") as fh:
@@ -630,40 +675,40 @@ def _local_platform_in_use(state_dir: Path) -> bool:
 
 
 def heal_leftovers(*, log: Callable[[str], None] = print, force: bool = False,
-                   state_dir: Path | None = None) -> list[str]:
-    """Remove local-platform objects no ledger accounts for: `chaos-*` namespaces (and their
-    processes), the bridge, and host rules carrying a `chaos:` comment. Skipped while a run
-    holds the local platform, unless forced."""
+                   state_dir: Path | None = None, instance: str = "") -> list[str]:
+    """Remove one instance's local-platform objects that no ledger accounts for: its
+    namespaces (and their processes), veths and bridge, and host rules on its bridge carrying a
+    `chaos:` comment. Skipped while a run holds that instance, unless forced."""
     state_dir = Path(state_dir or default_state_dir())
-    if _local_platform_in_use(state_dir) and not force:
-        log("skipping namespace cleanup: a chaos run is using the local platform (use --force)")
+    names = Names(instance)
+    if _local_platform_in_use(state_dir, names) and not force:
+        log("skipping the sweep for leftovers: a chaos run is using the local platform (use --force)")
         return []
     done = []
-    listing = run(["ip", "netns", "list"], check=False).stdout.split("\n")
-    for line in listing:
+    for line in run(["ip", "netns", "list"], check=False).stdout.split("\n"):
         name = line.split(" ")[0].strip()
-        if name.startswith(NETNS_PREFIX):
+        if names.is_netns(name):
             pids = _netns_pids(name)
             _undo_netns({"netns": name})
             done.append(f"namespace {name} ({len(pids)} processes)")
-    if run_ok(["ip", "link", "show", BRIDGE]):
-        _undo_link({"dev": BRIDGE})
-        done.append(f"bridge {BRIDGE}")
+    for line in run(["ip", "-br", "link"], check=False).stdout.splitlines():
+        dev = line.split()[0].split("@")[0] if line.strip() else ""
+        if names.is_veth(dev):
+            run(["ip", "link", "delete", dev], check=False)
+            done.append(f"link {dev}")
+    if run_ok(["ip", "link", "show", names.bridge]):
+        _undo_link({"dev": names.bridge})
+        done.append(f"bridge {names.bridge}")
     comments = set()
     for line in run(["iptables-save", "-t", "filter"], check=False).stdout.splitlines():
         if line.startswith("-A ") and "--comment" in line:
             args = shlex.split(line)
             c = args[args.index("--comment") + 1]
-            if c.startswith("chaos:"):
+            if c.startswith("chaos:") and names.bridge in args:
                 comments.add(c)
     for c in sorted(comments):
         _undo_iptables({"netns": None, "comment": c})
         done.append(f"host rules {c}")
-    runs = state_dir / "runs"
-    if runs.is_dir():
-        for d in runs.iterdir():
-            shutil.rmtree(d, ignore_errors=True)
-            done.append(f"run directory {d}")
     return done
 
 
@@ -672,5 +717,5 @@ def docker_forward_note() -> str | None:
     out = run(["iptables", "-S", "FORWARD"], check=False).stdout if shutil.which("iptables") else ""
     if "-P FORWARD DROP" in out:
         return ("the host FORWARD policy is DROP (Docker sets it); the local platform adds its own "
-                f"ACCEPT rule for {BRIDGE} while it runs")
+                "ACCEPT rule for its bridge while it runs")
     return None

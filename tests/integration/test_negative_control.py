@@ -1,0 +1,25 @@
+"""Negative control: a configuration known to lose acknowledged writes must be reported as
+losing them. Asynchronous replication, the primary's zone cut off from the standbys while the
+clients still write to it: the old primary acknowledges writes that the promoted standby never
+received, and its rejoin (pg_rewind) discards them. A harness that cannot see this proves nothing."""
+
+import pytest
+
+from chaos.catalog import scenario
+
+pytestmark = pytest.mark.integration
+
+
+def test_async_partition_loses_acknowledged_writes_and_the_harness_sees_it(chaos_experiment, chaos_deployments):
+    sc = scenario("postgres/negative-async-partition")
+    try:
+        outcome = chaos_experiment(sc)
+    finally:
+        chaos_deployments.remove(sc.component, **sc.deployment)
+    metrics = outcome.result["metrics"]
+    assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    assert metrics["lost_writes"] and metrics["lost_writes"] > 0, outcome.message
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("lost writes" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
+    # The lost ids are ones the old primary acknowledged after the partition began.
+    assert metrics["lost_ids"], metrics
