@@ -14,6 +14,7 @@ import fcntl
 import re
 import ipaddress
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -358,6 +359,13 @@ class LocalPlatform:
     def __exit__(self, *exc) -> None:
         self.close()
 
+    def pending_fault_undos(self) -> list[Undo]:
+        """Undo records of faults still applied (the run's own infrastructure excluded)."""
+        from ..ledger import pending_undos
+
+        infra = {u.key for u in self._infra}
+        return [u for u in pending_undos(self.ledger.path) if u.key not in infra]
+
     # --- inventory ------------------------------------------------------------------------
 
     def nodes(self) -> list[Node]:
@@ -431,7 +439,8 @@ class LocalPlatform:
         ns = spec.node
         argv = ["ip", "netns", "exec", ns]
         if spec.user:
-            argv += ["setpriv", f"--reuid={spec.user}", f"--regid={spec.user}", "--init-groups", "--"]
+            pw = pwd.getpwnam(spec.user)  # numeric ids: a user's group need not share its name
+            argv += ["setpriv", f"--reuid={pw.pw_uid}", f"--regid={pw.pw_gid}", "--init-groups", "--"]
         argv += list(spec.argv)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "LANG": "C.UTF-8", **spec.env}
         log_path = spec.log_path or str(self.log_path(spec.name))
