@@ -49,7 +49,12 @@ def _validate_run(args):
     if args.platform not in PLATFORMS:
         raise InvalidConfig(f"unknown platform {args.platform!r}", field="--platform",
                             fix=f"one of: {', '.join(PLATFORMS)}")
-    load_slo_file(args.slo)
+    book = load_slo_file(args.slo)
+    from .catalog import SCENARIOS
+    from .slo import validate_selection
+
+    for component in book.component_names():
+        validate_selection(book, component, [s.name for s in SCENARIOS if s.component == component])
     scenarios = select(args.selector)
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")

@@ -1,0 +1,55 @@
+# The README's two commands are `make run` (the local experiment suite, verdicts printed) and
+# `make test` (the harness's tests, including the real PostgreSQL experiments). Both install
+# what they need first: Debian packages when root, then a virtualenv with pinned dependencies.
+# Both need root (network namespaces and iptables).
+
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 iptables iproute2 util-linux python3-venv
+REPORT_DIR ?= reports/latest
+SELECT ?= postgres
+
+.PHONY: install deb run test unit bench heal doctor clean
+
+install: deb $(BIN)/.installed
+
+# Debian packages: installed only when something is missing, and only as root.
+deb:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "installing Debian packages:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else echo "missing Debian packages:$$missing (run as root, or apt-get install them)"; exit 2; fi; \
+	fi
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+# The main job: every PostgreSQL experiment on the local platform, verdicts printed.
+run: install
+	$(BIN)/chaos run $(SELECT) --report-dir $(REPORT_DIR) --junitxml $(REPORT_DIR)/junit.xml
+
+# The tests: unit (pure), integration (real servers in namespaces) and the experiments.
+test: install
+	$(BIN)/python -m pytest tests experiments -p no:cacheprovider -ra \
+		--chaos-report-dir reports/test --junitxml reports/test/junit.xml
+
+unit: install
+	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
+
+bench: install
+	$(BIN)/python tests/benchmarks/bench_harness.py
+
+heal: install
+	$(BIN)/chaos heal
+
+doctor: install
+	$(BIN)/chaos doctor
+
+clean:
+	rm -rf $(VENV) reports build *.egg-info
