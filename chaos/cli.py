@@ -86,7 +86,7 @@ def cmd_run(args) -> int:
     if args.seed is not None:
         pytest_args += ["--chaos-seed", str(args.seed)]
     if args.junitxml:
-        pytest_args += ["--junitxml", args.junitxml]
+        pytest_args += ["--junitxml", args.junitxml, "-o", "junit_family=xunit1"]
     code = pytest.main(pytest_args)
     if code == pytest.ExitCode.INTERRUPTED:
         return EXIT_INTERRUPTED

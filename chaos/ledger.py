@@ -66,7 +66,9 @@ class Ledger:
         self.dir = (state_dir or default_state_dir()) / "ledger"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.path = self.dir / f"{run_id}.jsonl"
-        self._next = 0
+        # Reopening a run's ledger continues its keys, so earlier records keep their own.
+        self._next = max((r.get("key", 0) for r in read_records(self.path) if r.get("type") == "undo"),
+                         default=0) if self.path.exists() else 0
         if not self.path.exists():
             self._append({"type": "owner", "run_id": run_id, "pid": os.getpid(),
                           "start": _proc_start_time(os.getpid()), "t": time.time()})

@@ -91,6 +91,7 @@ class Probe:
         self.interval_s = interval_s
         self.op_timeout_s = op_timeout_s
         self.stopping = threading.Event()
+        self._workers_done = threading.Event()
         self._counter = itertools.count(first_value)
         self._counter_lock = threading.Lock()
         self.workers = [_Worker(f"w{i}", c, self) for i, c in enumerate(clients)]
@@ -107,7 +108,9 @@ class Probe:
         return self
 
     def _watch(self) -> None:
-        while not self.stopping.wait(0.02):
+        # Runs until the workers have finished (not merely until stop() is asked for), so an
+        # operation in flight during stop() is still cut at its deadline.
+        while not self._workers_done.wait(0.02):
             now = time.monotonic()
             for w in self.workers:
                 with w.lock:
@@ -132,7 +135,9 @@ class Probe:
                 except Exception:
                     pass
                 w.thread.join(timeout=2)
-        self._watchdog.join(timeout=1)
+        self._workers_done.set()
+        if self._watchdog.is_alive():
+            self._watchdog.join(timeout=1)
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
         deadline = time.monotonic() + timeout_s

@@ -115,6 +115,18 @@ def test_flapping_recovery_points_at_the_start_of_the_stable_run():
     assert recovery_s(events, injected_s=3.0, end_s=12.0, settle_s=2.0) == pytest.approx(4.0)
 
 
+def test_success_that_breaks_down_later_is_not_a_recovery():
+    # An isolated old primary keeps acknowledging for 3 s after the fault (longer than settle_s),
+    # is then fenced, and the new primary takes over at 9 s: recovery is at 9 s, not at once.
+    events = history(
+        [(1.0, OK, "pg0"), (2.0, OK, "pg0")]
+        + [(3.0 + t / 4, OK, "pg0") for t in range(0, 13)]  # 3.0 .. 6.0, still acknowledging
+        + [(7.0, INFO, None), (8.0, FAIL, None)]
+        + [(9.0 + t / 4, OK, "pg1") for t in range(0, 20)]
+    )
+    assert recovery_s(events, injected_s=2.5, end_s=14.0, settle_s=2.0) == pytest.approx(6.5)
+
+
 def test_recovery_needs_a_full_settle_window_before_end():
     events = history([(1.0, OK, "pg0"), (9.0, OK, "pg1"), (9.5, OK, "pg1")])
     assert recovery_s(events, injected_s=3.0, end_s=10.0, settle_s=2.0) is None

@@ -1,0 +1,95 @@
+"""Selectors choose experiments from the catalog; a typo is the user's error, named as such."""
+
+from __future__ import annotations
+
+import pytest
+
+from chaos.catalog import SCENARIOS, scenario, select
+from chaos.errors import InvalidConfig
+
+NEGATIVE = "postgres/negative-async-partition"
+POSITIVE_KEYS = [s.key for s in SCENARIOS if not s.negative_control]
+
+
+def keys(scenarios) -> list[str]:
+    return [s.key for s in scenarios]
+
+
+def test_catalog_has_one_negative_control_and_unique_keys():
+    # The other tests assume these facts about the catalog; fail loudly if it changes.
+    assert len({s.key for s in SCENARIOS}) == len(SCENARIOS)
+    assert [s.key for s in SCENARIOS if s.negative_control] == [NEGATIVE]
+
+
+def test_no_selector_means_every_positive_experiment():
+    assert keys(select([])) == POSITIVE_KEYS
+    assert keys(select(["", ""])) == POSITIVE_KEYS
+    assert keys(select([], include_negative=True)) == [s.key for s in SCENARIOS]
+
+
+def test_component_selector_selects_its_positive_experiments():
+    assert keys(select(["postgres"])) == POSITIVE_KEYS
+
+
+def test_fault_selector():
+    assert keys(select(["kill"])) == ["postgres/primary-kill", "postgres/standby-kill"]
+    assert {s.fault for s in select(["drain"])} == {"drain"}
+
+
+def test_component_and_fault_selector():
+    assert keys(select(["postgres/kill"])) == ["postgres/primary-kill", "postgres/standby-kill"]
+
+
+def test_exact_key_selects_one():
+    assert keys(select(["postgres/primary-kill"])) == ["postgres/primary-kill"]
+    assert keys(select(["primary-kill"])) == ["postgres/primary-kill"]
+
+
+def test_surrounding_slashes_are_ignored():
+    assert keys(select(["/postgres/primary-kill/"])) == ["postgres/primary-kill"]
+
+
+def test_negative_control_only_when_named_exactly():
+    assert keys(select([NEGATIVE])) == [NEGATIVE]
+    assert keys(select(["negative-async-partition"])) == [NEGATIVE]
+    assert NEGATIVE not in keys(select(["postgres"]))
+    assert NEGATIVE not in keys(select(["partition"]))
+    assert NEGATIVE not in keys(select(["postgres/partition"]))
+    # The partition selector still selects the positive partition experiments.
+    assert keys(select(["partition"])) == ["postgres/primary-zone-partition", "postgres/primary-zone-isolation"]
+
+
+def test_include_negative_lets_broad_selectors_match_it():
+    assert NEGATIVE in keys(select(["partition"], include_negative=True))
+    assert NEGATIVE in keys(select(["postgres"], include_negative=True))
+
+
+def test_overlapping_selectors_give_no_duplicates_and_keep_first_order():
+    chosen = keys(select(["postgres/primary-kill", "kill", "postgres"]))
+    assert len(chosen) == len(set(chosen))
+    assert chosen[0] == "postgres/primary-kill"
+    assert chosen[1] == "postgres/standby-kill"
+    assert set(chosen) == set(POSITIVE_KEYS)
+
+
+@pytest.mark.parametrize("selector", ["mysql", "postgres/nope", "nope/kill", "primary", "/", "kil"])
+def test_unknown_selector_names_itself_and_the_field(selector):
+    with pytest.raises(InvalidConfig) as info:
+        select(["postgres", selector])
+    assert info.value.field == "selector"
+    assert repr(selector) in str(info.value)
+    assert "chaos list" in str(info.value)
+
+
+def test_scenario_by_key():
+    s = scenario("postgres/primary-kill")
+    assert (s.component, s.name, s.fault, s.role) == ("postgres", "primary-kill", "kill", "primary")
+    assert scenario(NEGATIVE).negative_control is True
+
+
+@pytest.mark.parametrize("key", ["primary-kill", "postgres", "postgres/kill", "postgres/nope"])
+def test_scenario_needs_the_exact_key(key):
+    with pytest.raises(InvalidConfig) as info:
+        scenario(key)
+    assert info.value.field == "selector"
+    assert repr(key) in str(info.value)
