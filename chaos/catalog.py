@@ -48,6 +48,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              "clients still write to it; acknowledged writes must be reported lost", hold_s=20.0,
              params={"cut_clients": False}, deployment={"sync": False, "name": "pgasync", "port": 5433},
              negative_control=True),
+    Scenario("postgres", "negative-unfenced-split-brain", "partition", "primary",
+             "negative control: asynchronous replication and no fencing; the old primary keeps "
+             "taking writes after a standby is promoted: split brain and lost writes must be reported",
+             hold_s=20.0, params={"cut_clients": False},
+             deployment={"sync": False, "fence": False, "name": "pgsplit", "port": 5434},
+             negative_control=True),
 )
 
 

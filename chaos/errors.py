@@ -11,6 +11,7 @@ __all__ = [
     "InvalidConfig",
     "MissingPrerequisite",
     "HarnessError",
+    "NotSteady",
     "InjectionError",
     "HealError",
     "PlatformError",
@@ -47,6 +48,15 @@ class HarnessError(ChaosError):
 
 class PlatformError(HarnessError):
     """A platform action (start a process, add a rule) failed."""
+
+
+class NotSteady(HarnessError):
+    """A component did not reach its steady shape in time. Before a fault that is a setup
+    problem; after a heal the run loop turns it into a failed verdict."""
+
+    def __init__(self, message: str, problems: list[str]):
+        self.problems = problems
+        super().__init__(message)
 
 
 class InjectionError(HarnessError):

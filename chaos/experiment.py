@@ -18,12 +18,13 @@ from . import checkers
 from .catalog import Scenario
 from .checkers import Verdict
 from .components.base import Target
-from .errors import ChaosError, HarnessError
+from .errors import HarnessError, NotSteady
 from .faults import make_fault
 from .results import build_result, write_result
 from .slo import SLO
 from .targeting import choose
 from .timeline import FAIL, INFO, OK, PHASE, Timeline
+from .waits import poll_until
 
 __all__ = ["RunSettings", "Outcome", "run_scenario"]
 
@@ -64,15 +65,6 @@ def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> b
     return bool(window) and all(e.kind == OK for e in window)
 
 
-def _wait(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll_s)
-    return condition()
-
-
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
                  run_id: str, settings: RunSettings = RunSettings(),
                  log: Callable[[str], None] = lambda m: None) -> Outcome:
@@ -97,13 +89,14 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
     target: Target | None = None
     injected_s = healed_s = None
     recovered = False
+    not_steady: str | None = None
     error: BaseException | None = None
     try:
         # 2. Probe and baseline: operations succeed throughout the warm-up window.
         t0 = time.monotonic()
         probe.start()
         timeline.record(PHASE, "harness", "warmup")
-        if not _wait(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
+        if not poll_until(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
                      settings.steady_timeout_s):
             raise HarnessError(f"{scenario.key}: the probe did not succeed steadily for {settings.warmup_s} s "
                                f"before injection: {checkers.probe_stats(timeline.events)}")
@@ -124,7 +117,7 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
             t0 = time.monotonic()
             if scenario.fault == "kill":
                 # Hold until failover: sustained success again, at most hold_s.
-                _wait(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
+                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
             else:
                 time.sleep(scenario.hold_s)
             phase("fault_hold", t0)
@@ -137,15 +130,17 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         # back to its steady shape (all replicas, one primary), or the recovery timeout.
         t0 = time.monotonic()
         deadline = time.monotonic() + settings.recovery_timeout_s
-        recovered = _wait(lambda: _sustained_success(timeline, healed_s, slo.settle_s),
-                          settings.recovery_timeout_s)
+        recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s),
+                               settings.recovery_timeout_s)
+        not_steady = None if recovered else "the probe never succeeded steadily after heal"
         if recovered:
             try:
                 component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
                 # Keep observing briefly after steadiness: a rejoin can disturb clients.
-                _wait(lambda: _sustained_success(timeline, timeline.now() - slo.settle_s, slo.settle_s), slo.settle_s + 5)
-            except ChaosError as exc:
+                poll_until(lambda: _sustained_success(timeline, timeline.now() - slo.settle_s, slo.settle_s), slo.settle_s + 5)
+            except NotSteady as exc:
                 recovered = False
+                not_steady = "; ".join(exc.problems)
                 log(f"{scenario.key}: not steady after heal: {exc}")
         phase("recovery", t0)
     except BaseException as exc:
@@ -171,11 +166,11 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
                              fault_proven=bool(fault and fault.proven), present=present)
     if error is not None:
         verdict = checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {error}",))])
-    # Name servers by pod in the results (the probe records their addresses).
-    brain = verdict.metrics.get("split_brain_overlaps")
-    if brain:
-        verdict.metrics["split_brain_overlaps"] = [
-            [component.pod_of(a), component.pod_of(b), *rest] for a, b, *rest in brain]
+    elif not_steady:
+        # The system under test did not return to its steady shape (e.g. two primaries) within
+        # the recovery timeout: whatever the clients saw, that is a failure.
+        verdict = checkers.combine([verdict, Verdict("fail", (
+            f"not steady {settings.recovery_timeout_s:.0f} s after heal: {not_steady}",))])
     # Harness overhead: everything but waiting for the system (warm-up, hold, recovery, verify):
     # steadiness checks, target choice, inject and proof, heal, judging. (Writing the files
     # afterwards takes milliseconds and is not included.)
@@ -194,15 +189,15 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         verdict=verdict, slo=slo, started_at=wall_start,
         extra={"run_id": run_id, "phases_s": phases, "description": scenario.description,
                "negative_control": scenario.negative_control, "recovered_steady": recovered,
-               "acked_by": _acked_by(timeline, component)})
+               "acked_by": _acked_by(timeline)})
     path = write_result(report_dir, result, timeline.events)
     return Outcome(result, path, verdict, phases)
 
 
-def _acked_by(timeline: Timeline, component) -> dict[str, int]:
+def _acked_by(timeline: Timeline) -> dict[str, int]:
+    """How many writes each server acknowledged (servers are named by pod)."""
     counts: dict[str, int] = {}
     for e in timeline.events:
         if e.kind == OK and e.node:
-            pod = component.pod_of(e.node) or e.node
-            counts[pod] = counts.get(pod, 0) + 1
+            counts[e.node] = counts.get(e.node, 0) + 1
     return counts

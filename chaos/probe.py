@@ -16,6 +16,7 @@ import time
 from typing import Callable, Protocol, Sequence
 
 from .timeline import FAIL, INFO, INVOKE, OK, Timeline
+from .waits import poll_until
 
 __all__ = ["Client", "DefiniteFailure", "Probe", "DEFAULT_INTERVAL_S"]
 
@@ -140,9 +141,4 @@ class Probe:
             self._watchdog.join(timeout=1)
 
     def wait_for(self, condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.05) -> bool:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if condition():
-                return True
-            time.sleep(poll_s)
-        return condition()
+        return poll_until(condition, timeout_s, poll_s)

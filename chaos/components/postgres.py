@@ -20,7 +20,7 @@ from typing import Any
 
 import psycopg
 
-from ..errors import HarnessError, InvalidConfig, MissingPrerequisite
+from ..errors import HarnessError, InvalidConfig, MissingPrerequisite, NotSteady
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
@@ -77,16 +77,38 @@ class Settings:
                 + (self.reconnect_attempts - 1) * self.reconnect_interval + 1.0 + self.connect_timeout_s)
 
 
-class PgClient:
-    """One probe worker's connection. Hosts are tried in the given order (libpq multi-host)."""
+def conninfo(hosts: list[str], port: int, connect_timeout_s: int = 2) -> str:
+    return (f"host={','.join(hosts)} port={port} dbname=postgres user=postgres "
+            f"target_session_attrs=read-write connect_timeout={connect_timeout_s}")
 
-    def __init__(self, hosts: list[str], port: int, experiment: str, connect_timeout_s: int = 2):
-        self.conninfo = (f"host={','.join(hosts)} port={port} dbname=postgres user=postgres "
-                         f"target_session_attrs=read-write connect_timeout={connect_timeout_s}")
+
+class PgClient:
+    """One probe worker's connection. Hosts are tried in the given order (libpq multi-host).
+
+    A long-lived client keeps its connection until an operation fails, like an application
+    with a pool. A `fresh` client connects anew for every operation, starting at the next host
+    each time, like short-lived clients arriving: it is the one that finds a second primary
+    while the pooled clients are still attached to the first.
+    """
+
+    def __init__(self, hosts: list[str], port: int, experiment: str, connect_timeout_s: int = 2,
+                 fresh: bool = False, names: dict[str, str] | None = None):
+        self.hosts = hosts
+        self.names = names or {}
+        self.port = port
+        self.connect_timeout_s = connect_timeout_s
+        self.conninfo = conninfo(hosts, port, connect_timeout_s)
         self.experiment = experiment
+        self.fresh = fresh
+        self._ops = 0
         self.conn: psycopg.Connection | None = None
 
     def _connect(self) -> psycopg.Connection:
+        if self.fresh:
+            self.close()
+            n = self._ops % len(self.hosts)
+            self._ops += 1
+            self.conninfo = conninfo(self.hosts[n:] + self.hosts[:n], self.port, self.connect_timeout_s)
         if self.conn is None or self.conn.closed:
             try:
                 self.conn = psycopg.connect(self.conninfo, autocommit=True)
@@ -100,7 +122,7 @@ class PgClient:
             row = conn.execute(
                 f"INSERT INTO {PROBE_TABLE} (exp, id) VALUES (%s, %s) RETURNING host(inet_server_addr())",
                 (self.experiment, value)).fetchone()
-            return row[0] if row else None
+            return self.names.get(row[0], row[0]) if row else None
         except psycopg.errors.ReadOnlySqlTransaction as exc:
             self.close()
             raise DefiniteFailure(str(exc)) from exc
@@ -143,7 +165,7 @@ class PostgresCluster:
     name = "postgres"
 
     def __init__(self, platform, *, name: str = "postgres", port: int = 5432, sync: bool = True,
-                 settings: Settings | None = None, probe_workers: int = 3):
+                 fence: bool = True, settings: Settings | None = None, probe_workers: int = 3):
         self.platform = platform
         self.name = "postgres"
         self.deployment = name
@@ -151,6 +173,8 @@ class PostgresCluster:
         base = settings or Settings()
         if not sync:
             base = Settings(**{**base.__dict__, "synchronous_standby_names": ""})
+        if not fence:
+            base = Settings(**{**base.__dict__, "fence_after_s": 0})
         self.settings = base
         self.probe_workers = probe_workers
         nodes = sorted(platform.nodes(), key=lambda n: n.name)
@@ -211,7 +235,7 @@ class PostgresCluster:
         last: Exception | None = None
         while time.monotonic() < deadline:
             try:
-                return psycopg.connect(PgClient(self.hosts, self.port, "").conninfo, autocommit=True)
+                return psycopg.connect(conninfo(self.hosts, self.port), autocommit=True)
             except Exception as exc:
                 last = exc
                 time.sleep(0.2)
@@ -284,10 +308,11 @@ class PostgresCluster:
                 said = time.monotonic()
                 log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
             if time.monotonic() > deadline:
-                raise HarnessError(
+                raise NotSteady(
                     f"{self.deployment} not steady after {timeout_s:.0f} s: {'; '.join(seen['problems'])}; "
                     f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
-                    "\nhint: look at the pod logs under the run directory")
+                    f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}",
+                    seen["problems"])
             time.sleep(0.25)
 
     def log_tail(self, lines: int = 8) -> str:
@@ -304,17 +329,17 @@ class PostgresCluster:
     # --- probe and verification ----------------------------------------------------------------
 
     def clients(self, experiment: str) -> list[PgClient]:
-        # Each worker starts its host list at a different server, so if two servers accept
-        # writes as primary at once, some worker sees each of them: that is split brain.
+        # Pooled clients each start their host list at a different server; one more client
+        # connects afresh for every write, rotating the first host. If two servers accept writes
+        # as primary at once, the fresh client sees both: that is split brain.
         n = len(self.hosts)
-        return [PgClient(self.hosts[i % n:] + self.hosts[:i % n], self.port, experiment,
-                         self.settings.connect_timeout_s) for i in range(self.probe_workers)]
+        pooled = [PgClient(self.hosts[i % n:] + self.hosts[:i % n], self.port, experiment,
+                           self.settings.connect_timeout_s, names=self._ip_to_pod) for i in range(self.probe_workers)]
+        return pooled + [PgClient(self.hosts, self.port, experiment, self.settings.connect_timeout_s, fresh=True,
+                                  names=self._ip_to_pod)]
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         return Probe(timeline, self.clients(experiment), interval_s=interval_s, op_timeout_s=1.0)
-
-    def pod_of(self, ip: str | None) -> str | None:
-        return self._ip_to_pod.get(ip, ip)
 
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
         """Every id present for this experiment on the current primary (None if unreadable)."""
@@ -329,4 +354,5 @@ class PostgresCluster:
         return {**s.__dict__, "replicas": len(self.pods), "port": self.port,
                 "predicted_failover_s": s.predicted_failover_s(),
                 "predicted_failover_silent_s": s.predicted_failover_silent_s(),
-                "probe_workers": self.probe_workers, "probe_op_timeout_s": 1.0}
+                "probe_workers": self.probe_workers, "probe_fresh_connection_workers": 1,
+                "probe_op_timeout_s": 1.0}

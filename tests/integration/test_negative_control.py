@@ -23,3 +23,21 @@ def test_async_partition_loses_acknowledged_writes_and_the_harness_sees_it(chaos
     assert any("lost writes" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
     # The lost ids are ones the old primary acknowledged after the partition began.
     assert metrics["lost_ids"], metrics
+
+
+def test_unfenced_old_primary_is_reported_as_split_brain(chaos_experiment, chaos_deployments):
+    """Without fencing (and with asynchronous replication) the isolated old primary keeps
+    acknowledging writes from the clients that reach it while the promoted standby takes writes
+    from the others: two servers acknowledging in the same window must be reported."""
+    sc = scenario("postgres/negative-unfenced-split-brain")
+    try:
+        outcome = chaos_experiment(sc)
+    finally:
+        chaos_deployments.remove(sc.component, **sc.deployment)
+    metrics = outcome.result["metrics"]
+    assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    assert metrics["split_brain"] is True, outcome.message
+    pods = {pod for a, b, *_ in metrics["split_brain_overlaps"] for pod in (a, b)}
+    assert outcome.result["target"]["pod"] in pods, metrics["split_brain_overlaps"]
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("split brain" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
