@@ -73,7 +73,9 @@ class _Worker:
             with self.lock:
                 self.deadline = None
                 if self.aborted and kind != OK:
-                    kind, error = INFO, f"timeout after {p.op_timeout_s:.1f} s ({error})"
+                    # Say the deadline passed; keep the kind: a connection that was never made
+                    # is still a definite failure, a cut query is already indeterminate.
+                    error = f"deadline {p.op_timeout_s:.1f} s passed ({error})"
             t1 = p.timeline.now()
             p.timeline.record(kind, self.name, "write", value=value, node=node, error=error,
                               latency_s=round(t1 - t0, 6))
