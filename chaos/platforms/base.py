@@ -38,7 +38,8 @@ class PodSpec:
 class Pod:
     spec: PodSpec
     pid: int | None = None
-    restarts: int = 0
+    restarts: int = 0  # like a container's restartCount
+    crash_streak: int = 0  # consecutive exits after a short run: drives the back-off
     started_at: float | None = None  # monotonic
     last_exit: int | None = None
 

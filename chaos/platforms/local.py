@@ -467,10 +467,13 @@ class LocalPlatform:
                         # The main process is gone; make sure the rest of its group goes too,
                         # as a container's processes do when PID 1 exits.
                         self._kill_group(name, signal.SIGKILL)
+                        self._procs.pop(name, None)
                         pod.last_exit = code
                         ran_s = now - (pod.started_at or now)
-                        quick = ran_s < RESTART_RESET_AFTER_S
-                        step = min(pod.restarts if quick else 0, len(RESTART_BACKOFF_S) - 1)
+                        # Back-off grows only with consecutive short runs (a crash loop); a pod
+                        # that ran a while before it was killed restarts at once.
+                        pod.crash_streak = pod.crash_streak + 1 if ran_s < RESTART_RESET_AFTER_S else 0
+                        step = min(pod.crash_streak, len(RESTART_BACKOFF_S) - 1)
                         self._next_start[name] = now + RESTART_BACKOFF_S[step]
                         continue
                     st = self._nodes[pod.node]
@@ -512,9 +515,7 @@ class LocalPlatform:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
                 pass
-            if proc.poll() is not None:
-                self._procs.pop(name, None)
-                self._pods[name].last_exit = proc.returncode
+        # The supervisor notices the exit and restarts the pod (unless its node is down).
         return pids
 
     # --- raw actions for faults ---------------------------------------------------------------
