@@ -22,6 +22,7 @@ class Scenario:
     hold_s: float = 15.0  # how long the fault stays (kills: the most to wait for failover)
     deployment: dict[str, Any] = field(default_factory=dict)  # component variant (e.g. async)
     negative_control: bool = False  # expected to fail: proves the harness can see a failure
+    recovery_timeout_s: float | None = None  # None: the run's default
 
     @property
     def key(self) -> str:
@@ -53,6 +54,12 @@ SCENARIOS: tuple[Scenario, ...] = (
              "taking writes after a standby is promoted: split brain and lost writes must be reported",
              hold_s=20.0, params={"cut_clients": False},
              deployment={"sync": False, "fence": False, "name": "pgsplit", "port": 5434},
+             negative_control=True, recovery_timeout_s=20.0),  # two primaries never converge
+    Scenario("postgres", "negative-location-per-zone", "partition", "primary",
+             "negative control: repmgr location set to each node's zone; cutting the primary's zone "
+             "off cancels the election (no failover), which the verdict must report", hold_s=20.0,
+             params={"cut_clients": False},
+             deployment={"location_per_zone": True, "name": "pgzoned", "port": 5435},
              negative_control=True),
 )
 

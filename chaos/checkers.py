@@ -357,6 +357,13 @@ def judge(
             + (f" (+{len(brain.overlaps) - 1} more overlaps)" if len(brain.overlaps) > 1 else "")
         )
 
+    if (slo.recover_during_fault and not slo.expect_writes_refused and recovery is not None
+            and healed_s is not None and injected_s + recovery > healed_s):
+        fail(
+            f"no failover while the fault held: operations recovered {injected_s + recovery - healed_s:.3f} s "
+            f"after the heal at {_g(healed_s)} s (recover_during_fault is true)"
+        )
+
     if slo.expect_writes_refused:
         accepted = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
         if accepted:

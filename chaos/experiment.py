@@ -129,9 +129,9 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         # 7. Observe until steady again: the probe succeeds for settle_s and the component is
         # back to its steady shape (all replicas, one primary), or the recovery timeout.
         t0 = time.monotonic()
-        deadline = time.monotonic() + settings.recovery_timeout_s
-        recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s),
-                               settings.recovery_timeout_s)
+        recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
+        deadline = time.monotonic() + recovery_timeout_s
+        recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
         not_steady = None if recovered else "the probe never succeeded steadily after heal"
         if recovered:
             try:
@@ -170,7 +170,8 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         # The system under test did not return to its steady shape (e.g. two primaries) within
         # the recovery timeout: whatever the clients saw, that is a failure.
         verdict = checkers.combine([verdict, Verdict("fail", (
-            f"not steady {settings.recovery_timeout_s:.0f} s after heal: {not_steady}",))])
+            f"not steady {scenario.recovery_timeout_s or settings.recovery_timeout_s:.0f} s after heal: "
+            f"{not_steady}",))])
     # Harness overhead: everything but waiting for the system (warm-up, hold, recovery, verify):
     # steadiness checks, target choice, inject and proof, heal, judging. (Writing the files
     # afterwards takes milliseconds and is not included.)

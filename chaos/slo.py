@@ -15,7 +15,7 @@ File format (schema 1); every level below is optional, later levels override ear
 
 SLO fields: max_unavailability_s, max_recovery_s (seconds >= 0 or null = not bounded),
 max_lost_writes, max_duplicate_writes (integers >= 0 or null), allow_split_brain,
-expect_writes_refused (true/false), settle_s (seconds > 0).
+expect_writes_refused, recover_during_fault (true/false), settle_s (seconds > 0).
 Merge order: SLO dataclass defaults < file defaults < component defaults < experiment entry.
 """
 
@@ -61,6 +61,9 @@ class SLO:
     settle_s: float = 2.0
     # For quorum-loss experiments: any write acknowledged between injection and heal is a failure.
     expect_writes_refused: bool = False
+    # Failover must happen while the fault holds: a system that only comes back once the harness
+    # heals the fault did not fail over, however short the outage was.
+    recover_during_fault: bool = True
 
     def __post_init__(self) -> None:
         # Programmatic SLOs get the same checks as file ones.
@@ -77,7 +80,7 @@ class SLO:
 SLO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SLO))
 _SECONDS = {"max_unavailability_s", "max_recovery_s"}
 _COUNTS = {"max_lost_writes", "max_duplicate_writes"}
-_FLAGS = {"allow_split_brain", "expect_writes_refused"}
+_FLAGS = {"allow_split_brain", "expect_writes_refused", "recover_during_fault"}
 
 
 def _describe(value: Any) -> str:

@@ -58,6 +58,9 @@ class Settings:
     reconnect_attempts: int = 2
     reconnect_interval: int = 2
     location: str = "default"
+    # One repmgr location per zone: a known misconfiguration (losing the primary's zone then
+    # cancels the election); deployed only by the negative control that proves it is caught.
+    location_per_zone: bool = False
     primary_visibility_consensus: bool = True
     fence_after_s: int = 4
     resume_grace_s: int = 12
@@ -165,7 +168,8 @@ class PostgresCluster:
     name = "postgres"
 
     def __init__(self, platform, *, name: str = "postgres", port: int = 5432, sync: bool = True,
-                 fence: bool = True, settings: Settings | None = None, probe_workers: int = 3):
+                 fence: bool = True, location_per_zone: bool = False, settings: Settings | None = None,
+                 probe_workers: int = 3):
         self.platform = platform
         self.name = "postgres"
         self.deployment = name
@@ -175,6 +179,8 @@ class PostgresCluster:
             base = Settings(**{**base.__dict__, "synchronous_standby_names": ""})
         if not fence:
             base = Settings(**{**base.__dict__, "fence_after_s": 0})
+        if location_per_zone:
+            base = Settings(**{**base.__dict__, "location_per_zone": True, "location": "<zone>"})
         self.settings = base
         self.probe_workers = probe_workers
         nodes = sorted(platform.nodes(), key=lambda n: n.name)
@@ -206,7 +212,8 @@ class PostgresCluster:
                 "HOME": str(pod_dir), "PG_BIN": PG_BIN, "PGDATA": str(pod_dir / "data"), "POD_DIR": str(pod_dir),
                 "PG_PORT": str(self.port), "NODE_ID": str(i + 1), "NODE_NAME": pod, "NODE_HOST": node.ip,
                 "PEERS": ",".join(self.hosts), "BOOTSTRAP_PRIMARY_ID": "1",
-                "SYNC_STANDBY_NAMES": s.synchronous_standby_names, "REPMGR_LOCATION": s.location,
+                "SYNC_STANDBY_NAMES": s.synchronous_standby_names,
+                "REPMGR_LOCATION": node.zone if s.location_per_zone else s.location,
                 "REPMGR_MONITOR_INTERVAL": str(s.monitor_interval_secs),
                 "REPMGR_RECONNECT_ATTEMPTS": str(s.reconnect_attempts),
                 "REPMGR_RECONNECT_INTERVAL": str(s.reconnect_interval),

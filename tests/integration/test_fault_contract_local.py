@@ -2,7 +2,6 @@
 exit (also after an exception, Ctrl-C, or an injection that failed halfway), heals twice
 safely, and leaves nothing in the ledger. A small HTTP server stands in for a pod."""
 
-import signal
 import sys
 import time
 

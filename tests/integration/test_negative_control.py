@@ -41,3 +41,20 @@ def test_unfenced_old_primary_is_reported_as_split_brain(chaos_experiment, chaos
     assert outcome.result["target"]["pod"] in pods, metrics["split_brain_overlaps"]
     assert outcome.verdict.verdict == "fail", outcome.message
     assert any("split brain" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
+
+
+def test_location_per_zone_cancels_the_failover_and_the_verdict_says_so(chaos_experiment, chaos_deployments):
+    """COMPONENTS.md: with repmgr's location set to each node's zone, losing the primary's zone
+    cancels the election ("no nodes from the primary location visible"). Nothing fails over;
+    writes come back only after the harness heals the partition, which is not a failover."""
+    sc = scenario("postgres/negative-location-per-zone")
+    try:
+        outcome = chaos_experiment(sc)
+    finally:
+        chaos_deployments.remove(sc.component, **sc.deployment)
+    assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    assert outcome.result["config"]["location_per_zone"] is True
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("no failover while the fault held" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
+    # Only the old primary ever acknowledged: no standby was promoted.
+    assert set(outcome.result["acked_by"]) == {outcome.result["target"]["pod"]}, outcome.result["acked_by"]

@@ -340,3 +340,15 @@ def test_expect_writes_refused_ignores_a_write_sent_before_the_fault():
         + op(10.4, 10.6, OK, 888, node="pg0")  # had its quorum before the partition
     v = run_judge(events, slo=slo)
     assert not any("expect_writes_refused" in r for r in v.reasons)
+
+
+def test_recovery_only_after_heal_is_no_failover():
+    # The fault holds from 10.5 to 13.0; operations only come back at 14.5, after the heal.
+    verdict = run_judge(CLEAN, healed=13.0)
+    assert verdict.verdict == "fail"
+    assert any("no failover while the fault held" in r and "13" in r for r in verdict.reasons), verdict.reasons
+
+
+def test_recovery_during_the_fault_passes_and_the_rule_can_be_switched_off():
+    assert run_judge(CLEAN, healed=20.0).verdict == "pass"
+    assert run_judge(CLEAN, healed=13.0, slo=SLO(recover_during_fault=False)).verdict == "pass"

@@ -188,7 +188,7 @@ def test_shipped_slo_file_is_valid_and_has_the_postgres_suite():
     assert set(book.experiment_names("postgres")) == {
         "primary-kill", "standby-kill", "primary-node-drain", "primary-zone-partition",
         "primary-zone-isolation", "primary-node-crash", "negative-async-partition",
-        "negative-unfenced-split-brain",
+        "negative-unfenced-split-brain", "negative-location-per-zone",
     }
     standby = book.for_experiment("postgres", "standby-kill")
     assert (standby.max_unavailability_s, standby.max_recovery_s) == (5, 10)
