@@ -19,7 +19,9 @@ class Scenario:
     role: str
     description: str
     params: dict[str, Any] = field(default_factory=dict)
-    hold_s: float = 15.0  # how long the fault stays (kills: the most to wait for failover)
+    # How long the fault stays (kills: the most to wait for failover). Failover must happen
+    # within it (SLO recover_during_fault), so it is about twice the expected failover time.
+    hold_s: float = 15.0
     deployment: dict[str, Any] = field(default_factory=dict)  # component variant (e.g. async)
     negative_control: bool = False  # expected to fail: proves the harness can see a failure
     recovery_timeout_s: float | None = None  # None: the run's default
@@ -37,13 +39,13 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("postgres", "primary-node-drain", "drain", "primary",
              "cordon the primary's node and stop its pods gracefully until uncordon", hold_s=15.0),
     Scenario("postgres", "primary-zone-partition", "partition", "primary",
-             "cut the primary's zone off from the other zones; clients still reach it", hold_s=20.0,
+             "cut the primary's zone off from the other zones; clients still reach it", hold_s=25.0,
              params={"cut_clients": False}),
     Scenario("postgres", "primary-zone-isolation", "partition", "primary",
-             "cut the primary's zone off from the other zones and from the clients", hold_s=20.0,
+             "cut the primary's zone off from the other zones and from the clients", hold_s=25.0,
              params={"cut_clients": True}),
     Scenario("postgres", "primary-node-crash", "crash", "primary",
-             "kill every process on the primary's node hard and take its link down", hold_s=15.0),
+             "kill every process on the primary's node hard and take its link down", hold_s=25.0),
     Scenario("postgres", "negative-async-partition", "partition", "primary",
              "negative control: asynchronous replication, primary cut off from its standbys while "
              "clients still write to it; acknowledged writes must be reported lost", hold_s=20.0,
