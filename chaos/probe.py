@@ -57,7 +57,9 @@ class _Worker:
                 if p.stopping.wait(next_at - now):
                     break
             started = time.monotonic()
-            next_at = started + p.interval_s
+            # A fixed grid, so sleep overshoot does not accumulate; after a slow operation the
+            # grid restarts from now rather than firing a burst of catch-up operations.
+            next_at = next_at + p.interval_s if started - next_at < p.interval_s else started + p.interval_s
             value = p.next_value()
             t0 = p.timeline.record(INVOKE, self.name, "write", value=value).t
             with self.lock:
