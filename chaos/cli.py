@@ -64,6 +64,12 @@ def _validate_run(args):
         from .errors import MissingPrerequisite
 
         raise MissingPrerequisite("; ".join(missing), fix="`chaos doctor` lists what is missing")
+    from .ledger import default_state_dir
+    from .platforms.local import Names, local_platform_in_use
+
+    if local_platform_in_use(default_state_dir(), Names()):
+        raise InvalidConfig("another chaos run is using the local platform on this host", field="--platform",
+                            fix="wait for it to finish (or stop it and run `chaos heal`)")
     return scenarios
 
 

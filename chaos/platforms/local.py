@@ -671,7 +671,7 @@ class LocalPlatform:
         return tcp_reachable(to_ip, port, timeout_s, netns=from_node)
 
 
-def _local_platform_in_use(state_dir: Path, names: Names) -> bool:
+def local_platform_in_use(state_dir: Path, names: Names) -> bool:
     path = state_dir / names.lock
     if not path.exists():
         return False
@@ -691,7 +691,7 @@ def heal_leftovers(*, log: Callable[[str], None] = print, force: bool = False,
     `chaos:` comment. Skipped while a run holds that instance, unless forced."""
     state_dir = Path(state_dir or default_state_dir())
     names = Names(instance)
-    if _local_platform_in_use(state_dir, names) and not force:
+    if local_platform_in_use(state_dir, names) and not force:
         log("skipping the sweep for leftovers: a chaos run is using the local platform (use --force)")
         return []
     done = []
