@@ -10,14 +10,21 @@ from chaos.catalog import scenario
 pytestmark = pytest.mark.integration
 
 
-def test_async_partition_loses_acknowledged_writes_and_the_harness_sees_it(chaos_experiment, chaos_deployments):
-    sc = scenario("postgres/negative-async-partition")
+def run_negative(key, chaos_experiment, chaos_deployments):
+    """Run a negative control on its own unsafe deployment, removed afterwards; the fault must
+    have been proven, or the failure the test looks for would prove nothing."""
+    sc = scenario(key)
     try:
         outcome = chaos_experiment(sc)
     finally:
         chaos_deployments.remove(sc.component, **sc.deployment)
-    metrics = outcome.result["metrics"]
     assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    return outcome
+
+
+def test_async_partition_loses_acknowledged_writes_and_the_harness_sees_it(chaos_experiment, chaos_deployments):
+    outcome = run_negative("postgres/negative-async-partition", chaos_experiment, chaos_deployments)
+    metrics = outcome.result["metrics"]
     assert metrics["lost_writes"] and metrics["lost_writes"] > 0, outcome.message
     assert outcome.verdict.verdict == "fail", outcome.message
     assert any("lost writes" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
@@ -29,13 +36,8 @@ def test_unfenced_old_primary_is_reported_as_split_brain(chaos_experiment, chaos
     """Without fencing (and with asynchronous replication) the isolated old primary keeps
     acknowledging writes from the clients that reach it while the promoted standby takes writes
     from the others: two servers acknowledging in the same window must be reported."""
-    sc = scenario("postgres/negative-unfenced-split-brain")
-    try:
-        outcome = chaos_experiment(sc)
-    finally:
-        chaos_deployments.remove(sc.component, **sc.deployment)
+    outcome = run_negative("postgres/negative-unfenced-split-brain", chaos_experiment, chaos_deployments)
     metrics = outcome.result["metrics"]
-    assert outcome.result["proof"]["proven"], outcome.result["proof"]
     assert metrics["split_brain"] is True, outcome.message
     pods = {pod for a, b, *_ in metrics["split_brain_overlaps"] for pod in (a, b)}
     assert outcome.result["target"]["pod"] in pods, metrics["split_brain_overlaps"]
@@ -47,12 +49,7 @@ def test_location_per_zone_cancels_the_failover_and_the_verdict_says_so(chaos_ex
     """COMPONENTS.md: with repmgr's location set to each node's zone, losing the primary's zone
     cancels the election ("no nodes from the primary location visible"). Nothing fails over;
     writes come back only after the harness heals the partition, which is not a failover."""
-    sc = scenario("postgres/negative-location-per-zone")
-    try:
-        outcome = chaos_experiment(sc)
-    finally:
-        chaos_deployments.remove(sc.component, **sc.deployment)
-    assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    outcome = run_negative("postgres/negative-location-per-zone", chaos_experiment, chaos_deployments)
     assert outcome.result["config"]["location_per_zone"] is True
     assert outcome.verdict.verdict == "fail", outcome.message
     assert any("no failover while the fault held" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
