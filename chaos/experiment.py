@@ -23,7 +23,7 @@ from .faults import make_fault
 from .results import build_result, write_result
 from .slo import SLO
 from .targeting import choose
-from .timeline import FAIL, INFO, OK, PHASE, Timeline
+from .timeline import OK, PHASE, Timeline
 from .waits import poll_until
 
 __all__ = ["RunSettings", "Outcome", "run_scenario"]
@@ -56,13 +56,11 @@ class Outcome:
 
 
 def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> bool:
-    """True when the probe's operations have all succeeded for the last settle_s seconds, with
-    at least one success in that window, and the window starts after `since_s`."""
-    now = timeline.now()
-    if now - settle_s < since_s:
-        return False
-    window = [e for e in timeline.events if e.t >= now - settle_s and e.kind in (OK, FAIL, INFO)]
-    return bool(window) and all(e.kind == OK for e in window)
+    """Have operations kept succeeding for settle_s since their last failure after `since_s`?
+
+    The same rule the recovery checker applies afterwards, so the run loop never stops observing
+    at a moment the checker would call "not recovered yet"."""
+    return checkers.recovery_s(timeline.events, since_s, timeline.now(), settle_s) is not None
 
 
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
@@ -136,8 +134,9 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         if recovered:
             try:
                 component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
-                # Keep observing briefly after steadiness: a rejoin can disturb clients.
-                poll_until(lambda: _sustained_success(timeline, timeline.now() - slo.settle_s, slo.settle_s), slo.settle_s + 5)
+                # Keep observing for settle_s after steadiness: a rejoin can disturb clients.
+                steady_at = timeline.now()
+                poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s), slo.settle_s + 5)
             except NotSteady as exc:
                 recovered = False
                 not_steady = "; ".join(exc.problems)
