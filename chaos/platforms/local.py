@@ -72,6 +72,7 @@ REQUIRED_BINARIES = {"ip": "apt-get install iproute2", "iptables": "apt-get inst
 # Restart back-off like a kubelet's, scaled down for tests: doubles per quick crash, capped.
 RESTART_BACKOFF_S = (0.2, 1.0, 2.0, 4.0, 8.0)
 RESTART_RESET_AFTER_S = 10.0
+KEEP_LOG_RUNS = 20  # pod logs of the most recent runs are kept for post-mortems
 
 
 def check_prerequisites() -> list[str]:
@@ -84,6 +85,13 @@ def check_prerequisites() -> list[str]:
         if shutil.which(binary) is None:
             missing.append(f"{binary} not found (fix: {fix})")
     return missing
+
+
+def _prune_logs(logs: Path, keep: int) -> None:
+    """Drop the pod logs of all but the `keep` most recent runs (run ids sort by time)."""
+    if logs.is_dir():
+        for old in sorted(p for p in logs.iterdir() if p.is_dir())[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def _netns_pids(netns: str) -> list[int]:
@@ -275,6 +283,7 @@ class LocalPlatform:
             raise InvalidConfig("another chaos run is using the local platform on this host",
                                 field="local platform",
                                 fix="wait for it to finish, or stop it and run `chaos heal`") from exc
+        _prune_logs(self.state_dir / "logs", keep=KEEP_LOG_RUNS)
         healed = heal_stale(self.state_dir, log=self.log)
         for line in healed:
             self.log(f"healed leftover of a crashed run: {line}")

@@ -1,0 +1,49 @@
+"""Host-wide names of the local platform and log pruning: pure, no namespaces created."""
+
+import pytest
+
+from chaos.errors import InvalidConfig
+from chaos.platforms.local import LocalPlatform, Names, _prune_logs, veth_name
+
+
+def test_default_instance_names():
+    names = Names()
+    assert (names.bridge, names.lock, names.netns("a", 1)) == ("chaosbr0", "local.lock", "chaos-a1")
+    assert veth_name("chaos-a1") == "cz-a1"
+    assert names.is_netns("chaos-b2") and names.is_veth("cz-b2")
+
+
+def test_other_instances_never_match_the_default_ones():
+    h = Names("h")
+    assert (h.bridge, h.lock, h.netns("c", 1)) == ("chaosbrh", "local-h.lock", "chaos-hc1")
+    assert veth_name("chaos-hc1") == "czh-c1"
+    assert not Names().is_netns("chaos-hc1") and not Names().is_veth("czh-c1")
+    assert not h.is_netns("chaos-c1") and not h.is_veth("cz-c1")
+    assert len(veth_name("chaos-xyzc9")) <= 15  # kernel limit on interface names
+
+
+@pytest.mark.parametrize("bad", ["H", "toolong", "a-b"])
+def test_instance_names_are_validated(bad):
+    with pytest.raises(InvalidConfig, match="instance"):
+        Names(bad)
+
+
+def test_node_addresses_follow_the_documented_layout():
+    platform = LocalPlatform(subnet="10.99.0.0/24", run_id="test")
+    assert platform.client_ip == "10.99.0.1"
+    assert {n.name: (n.zone, n.ip) for n in platform.nodes()} == {
+        "chaos-a1": ("a", "10.99.0.11"), "chaos-b1": ("b", "10.99.0.21"), "chaos-c1": ("c", "10.99.0.31")}
+
+
+@pytest.mark.parametrize("subnet", ["10.99.0.0/25", "not-a-net", "fd00::/64"])
+def test_bad_subnet_names_the_field(subnet):
+    with pytest.raises(InvalidConfig, match="subnet"):
+        LocalPlatform(subnet=subnet)
+
+
+def test_prune_logs_keeps_the_most_recent_runs(tmp_path):
+    for run_id in ["20261101-000000-aaaaaa", "20261102-000000-bbbbbb", "20261103-000000-cccccc"]:
+        (tmp_path / run_id).mkdir()
+        (tmp_path / run_id / "pod.log").write_text("x")
+    _prune_logs(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["20261102-000000-bbbbbb", "20261103-000000-cccccc"]
