@@ -6,9 +6,10 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
-DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 iptables iproute2 util-linux python3-venv
+DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
+	iptables iproute2 util-linux python3-venv
 REPORT_DIR ?= reports/latest
-SELECT ?= postgres
+SELECT ?= postgres zookeeper
 
 .PHONY: install deb run test unit bench heal doctor clean
 
@@ -30,7 +31,7 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e .
 	touch $@
 
-# The main job: every PostgreSQL experiment on the local platform, verdicts printed.
+# The main job: every experiment on the local platform, verdicts printed.
 run: install
 	$(BIN)/chaos run $(SELECT) --report-dir $(REPORT_DIR) --junitxml $(REPORT_DIR)/junit.xml
 

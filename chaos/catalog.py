@@ -66,6 +66,25 @@ SCENARIOS: tuple[Scenario, ...] = (
 )
 
 
+ZOOKEEPER = (
+    Scenario("zookeeper", "leader-kill", "kill", "leader",
+             "SIGKILL the leader's server; the followers elect a new leader", hold_s=30.0),
+    Scenario("zookeeper", "follower-kill", "kill", "follower",
+             "SIGKILL one follower's server; the quorum keeps serving", hold_s=10.0),
+    Scenario("zookeeper", "leader-node-drain", "drain", "leader",
+             "cordon the leader's node and stop its pods gracefully until uncordon", hold_s=15.0),
+    Scenario("zookeeper", "leader-zone-partition", "partition", "leader",
+             "cut the leader's zone off from the other zones; clients still reach it", hold_s=20.0,
+             params={"cut_clients": False}),
+    Scenario("zookeeper", "leader-node-crash", "crash", "leader",
+             "kill every process on the leader's node hard and take its link down", hold_s=20.0),
+    Scenario("zookeeper", "quorum-loss", "quorum-loss", "leader",
+             "hold the leader and one follower down (two of three): writes must be refused, "
+             "then the ensemble recovers with nothing acknowledged lost", hold_s=15.0),
+)
+SCENARIOS = SCENARIOS + ZOOKEEPER
+
+
 def scenario(key: str) -> Scenario:
     for s in SCENARIOS:
         if s.key == key:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from chaos.slo import SLO
-from chaos.timeline import FAIL, INFO, INVOKE, OK, Event
+from chaos.timeline import FAIL, INFO, INVOKE, OK, SESSION, Event
 
 __all__ = [
     "WriteLoss",
@@ -25,6 +25,7 @@ __all__ = [
     "unavailability_s",
     "client_unavailability_s",
     "recovery_s",
+    "sessions",
     "write_loss",
     "split_brain",
     "probe_stats",
@@ -141,6 +142,28 @@ def client_unavailability_s(events: Iterable[Event], injected_s: float, end_s: f
         if e.kind in _COMPLETIONS or e.kind == INVOKE:
             by_process.setdefault(e.process, []).append(e)
     return {p: unavailability_s(evs, injected_s, end_s) for p, evs in sorted(by_process.items())}
+
+
+def sessions(events: Iterable[Event], injected_s: float, end_s: float) -> dict[str, Any]:
+    """Client sessions (ZooKeeper-like): how many were lost after injection, and the longest
+    time one client spent suspended (disconnected, session still alive) after injection."""
+    lost = 0
+    longest = 0.0
+    suspended_since: dict[str, float] = {}
+    for e in sorted(events, key=lambda e: e.t):
+        if e.kind != SESSION:
+            continue
+        if e.value == "suspended":
+            suspended_since.setdefault(e.process, e.t)
+            continue
+        start = suspended_since.pop(e.process, None)
+        if start is not None and e.t >= injected_s:
+            longest = max(longest, e.t - max(start, injected_s))
+        if e.value == "lost" and e.t >= injected_s:
+            lost += 1
+    for start in suspended_since.values():  # still suspended at the end
+        longest = max(longest, end_s - max(start, injected_s))
+    return {"sessions_lost": lost, "suspended_max_s": longest}
 
 
 def recovery_s(events: Iterable[Event], injected_s: float, end_s: float, settle_s: float) -> float | None:
@@ -304,6 +327,7 @@ def judge(
     loss: WriteLoss | None = run("write_loss", lambda: write_loss(evs, present))
     brain: SplitBrain | None = run("split_brain", lambda: split_brain(evs))
     stats: ProbeStats | None = run("probe_stats", lambda: probe_stats(evs))
+    session = run("sessions", lambda: sessions(evs, injected_s, end_s))
 
     def unknown(reason: str) -> None:
         findings.append(Verdict(UNKNOWN, (reason,)))
@@ -364,6 +388,9 @@ def judge(
             f"after the heal at {_g(healed_s)} s (recover_during_fault is true)"
         )
 
+    if session is not None and slo.max_sessions_lost is not None and session["sessions_lost"] > slo.max_sessions_lost:
+        fail(f"client sessions lost: {session['sessions_lost']} > max_sessions_lost {slo.max_sessions_lost}")
+
     if slo.expect_writes_refused:
         accepted = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
         if accepted:
@@ -390,6 +417,8 @@ def judge(
         "probe_interval_s": stats.probe_interval_s if stats else None,
         "probe_interval_p95_s": stats.probe_interval_p95_s if stats else None,
         "probe_interval_max_s": stats.probe_interval_max_s if stats else None,
+        "sessions_lost": session["sessions_lost"] if session else None,
+        "session_suspended_max_s": session["suspended_max_s"] if session else None,
         "ops": stats.ops if stats else None,
         "errors": stats.errors if stats else None,
     }

@@ -40,7 +40,7 @@ def cmd_list(args) -> int:
 
 def _validate_run(args):
     from .catalog import select
-    from .components.postgres import prerequisites as pg_prereq
+    from .components import prerequisites
     from .platforms import PLATFORMS
     from .platforms.local import check_prerequisites
     from .slo import load_slo_file
@@ -58,8 +58,8 @@ def _validate_run(args):
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")
     missing = check_prerequisites()
-    if any(s.component == "postgres" for s in scenarios):
-        missing += pg_prereq()
+    for component in sorted({s.component for s in scenarios}):
+        missing += prerequisites(component)
     if missing:
         from .errors import MissingPrerequisite
 
@@ -129,11 +129,13 @@ def cmd_heal(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .components.postgres import prerequisites as pg_prereq
+    from .components import COMPONENTS, prerequisites
     from .platforms.local import check_prerequisites, docker_forward_note
 
-    problems = check_prerequisites() + pg_prereq()
-    for module, pkg in (("psycopg", "psycopg[binary]"), ("yaml", "PyYAML"), ("tenacity", "tenacity")):
+    problems = check_prerequisites()
+    for component in COMPONENTS:
+        problems += prerequisites(component)
+    for module, pkg in (("psycopg", "psycopg[binary]"), ("yaml", "PyYAML"), ("kazoo", "kazoo")):
         if importlib.util.find_spec(module) is None:
             problems.append(f"python module {module} missing (fix: pip install {pkg}, or `make install`)")
     for line in problems:
@@ -142,7 +144,8 @@ def cmd_doctor(args) -> int:
     if note:
         print(f"NOTE     {note}")
     if not problems:
-        print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, Python modules")
+        print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, ZooKeeper + Java, "
+              "Python modules")
         return EXIT_OK
     return EXIT_SLO
 

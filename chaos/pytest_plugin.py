@@ -91,12 +91,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items):
         # Fail before any fault when the machine cannot run the platform.
         if config.getoption("chaos_platform") == "local":
-            from .components.postgres import prerequisites as pg_prereq
+            from .components import prerequisites
             from .platforms.local import check_prerequisites
 
             missing = check_prerequisites()
-            if any((sc := _scenario_of(i)) is not None and sc.component == "postgres" for i in items):
-                missing += pg_prereq()
+            for component in sorted({sc.component for i in items if (sc := _scenario_of(i)) is not None}):
+                missing += prerequisites(component)
             if missing:
                 raise pytest.UsageError("chaos: missing prerequisites: " + "; ".join(missing)
                                         + " (`chaos doctor` lists them)")

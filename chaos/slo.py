@@ -14,7 +14,7 @@ File format (schema 1); every level below is optional, later levels override ear
           standby-kill:
 
 SLO fields: max_unavailability_s, max_recovery_s (seconds >= 0 or null = not bounded),
-max_lost_writes, max_duplicate_writes (integers >= 0 or null), allow_split_brain,
+max_lost_writes, max_duplicate_writes, max_sessions_lost (integers >= 0 or null), allow_split_brain,
 expect_writes_refused, recover_during_fault (true/false), settle_s (seconds > 0).
 Merge order: SLO dataclass defaults < file defaults < component defaults < experiment entry.
 """
@@ -64,6 +64,8 @@ class SLO:
     # Failover must happen while the fault holds: a system that only comes back once the harness
     # heals the fault did not fail over, however short the outage was.
     recover_during_fault: bool = True
+    # Clients with sessions (ZooKeeper): how many sessions may be lost (expired); None = unbounded.
+    max_sessions_lost: int | None = None
 
     def __post_init__(self) -> None:
         # Programmatic SLOs get the same checks as file ones.
@@ -79,7 +81,7 @@ class SLO:
 
 SLO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SLO))
 _SECONDS = {"max_unavailability_s", "max_recovery_s"}
-_COUNTS = {"max_lost_writes", "max_duplicate_writes"}
+_COUNTS = {"max_lost_writes", "max_duplicate_writes", "max_sessions_lost"}
 _FLAGS = {"allow_split_brain", "expect_writes_refused", "recover_during_fault"}
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
 
-__all__ = ["Event", "Timeline", "INVOKE", "OK", "FAIL", "INFO", "NEMESIS", "PHASE", "load_jsonl"]
+__all__ = ["Event", "Timeline", "INVOKE", "OK", "FAIL", "INFO", "NEMESIS", "PHASE", "SESSION", "load_jsonl"]
 
 # Event kinds. A probe operation is an INVOKE followed by exactly one completion:
 # OK (it took effect and was acknowledged), FAIL (it certainly did not take effect) or
@@ -25,6 +25,9 @@ INFO = "info"
 # Fault actions (op = "inject" / "heal" / "proof") and run phases (op = "warmup", "observe"...).
 NEMESIS = "nemesis"
 PHASE = "phase"
+# A client's session changed state (op = "session", value = "connected" | "suspended" | "lost"),
+# for clients with sessions, like ZooKeeper's.
+SESSION = "session"
 
 COMPLETIONS = (OK, FAIL, INFO)
 

@@ -2,9 +2,9 @@
 
 from .base import Component, Target
 
-__all__ = ["Component", "Target", "get_component", "COMPONENTS"]
+__all__ = ["Component", "Target", "get_component", "prerequisites", "COMPONENTS"]
 
-COMPONENTS = ("postgres",)
+COMPONENTS = ("postgres", "zookeeper")
 
 
 def get_component(name: str):
@@ -14,5 +14,17 @@ def get_component(name: str):
         from .postgres import PostgresCluster
 
         return PostgresCluster
+    if name == "zookeeper":
+        from .zookeeper import ZooKeeperEnsemble
+
+        return ZooKeeperEnsemble
     raise InvalidConfig(f"unknown component {name!r}", field="component",
                         fix=f"choose one of: {', '.join(COMPONENTS)}")
+
+
+def prerequisites(name: str) -> list[str]:
+    """What this machine lacks to run the component, each with its fix."""
+    import importlib
+
+    get_component(name)  # unknown names raise InvalidConfig
+    return importlib.import_module(f"{__name__}.{name}").prerequisites()

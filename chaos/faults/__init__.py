@@ -6,10 +6,12 @@ from .crash import NodeCrash
 from .drain import NodeDrain
 from .kill import PodKill
 from .partition import ZonePartition
+from .quorum import QuorumLoss
 
-__all__ = ["Fault", "PodKill", "NodeDrain", "NodeCrash", "ZonePartition", "FAULTS", "make_fault"]
+__all__ = ["Fault", "PodKill", "NodeDrain", "NodeCrash", "ZonePartition", "QuorumLoss", "FAULTS", "make_fault"]
 
-FAULTS = {"kill": PodKill, "drain": NodeDrain, "crash": NodeCrash, "partition": ZonePartition}
+FAULTS = {"kill": PodKill, "drain": NodeDrain, "crash": NodeCrash, "partition": ZonePartition,
+          "quorum-loss": QuorumLoss}
 
 
 def make_fault(kind: str, platform, target, timeline, **params) -> Fault:

@@ -266,6 +266,7 @@ class LocalPlatform:
         self._cordon_undos: dict[str, Undo] = {}
         self._crash_undos: dict[str, Undo] = {}
         self._partition_undos: list[Undo] = []
+        self._suspend_undos: dict[str, Undo] = {}
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -442,6 +443,28 @@ class LocalPlatform:
             self._kill_group(name, signal.SIGKILL)
             self._pods.pop(name, None)
             self._procs.pop(name, None)
+
+    def suspend_pod(self, name: str) -> dict[str, Any]:
+        """SIGKILL the pod and keep it down until resume_pod (a replica scaled away, or a pod
+        whose node is gone for good). The platform restarts nothing in between."""
+        undo = self._record("noop", f"pod {name} held down")
+        with self._lock:
+            self._suspend_undos[name] = undo
+            self._wanted[name] = False
+            proc = self._procs.get(name)
+            pid = proc.pid if proc is not None else None
+            pids = self._kill_group(name, signal.SIGKILL) if proc is not None else []
+            left = self._group_pids(pid) if pid else []
+        return {"pod": name, "pid": pid, "processes_killed": len(pids), "processes_left": len(left)}
+
+    def resume_pod(self, name: str) -> None:
+        undo = self._suspend_undos.pop(name, None)
+        if undo is not None:
+            self.ledger.undo(undo)
+        with self._lock:
+            if name in self._pods:
+                self._wanted[name] = True
+                self._next_start[name] = 0.0
 
     def _start(self, pod: Pod) -> None:
         spec = pod.spec

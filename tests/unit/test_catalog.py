@@ -9,6 +9,7 @@ from chaos.errors import InvalidConfig
 
 NEGATIVE = "postgres/negative-async-partition"
 POSITIVE_KEYS = [s.key for s in SCENARIOS if not s.negative_control]
+POSTGRES_POSITIVE = [k for k in POSITIVE_KEYS if k.startswith("postgres/")]
 
 
 def keys(scenarios) -> list[str]:
@@ -29,11 +30,13 @@ def test_no_selector_means_every_positive_experiment():
 
 
 def test_component_selector_selects_its_positive_experiments():
-    assert keys(select(["postgres"])) == POSITIVE_KEYS
+    assert keys(select(["postgres"])) == POSTGRES_POSITIVE
+    assert all(k.startswith("zookeeper/") for k in keys(select(["zookeeper"])))
 
 
 def test_fault_selector():
-    assert keys(select(["kill"])) == ["postgres/primary-kill", "postgres/standby-kill"]
+    assert keys(select(["kill"])) == ["postgres/primary-kill", "postgres/standby-kill",
+                                      "zookeeper/leader-kill", "zookeeper/follower-kill"]
     assert {s.fault for s in select(["drain"])} == {"drain"}
 
 
@@ -57,7 +60,8 @@ def test_negative_control_only_when_named_exactly():
     assert NEGATIVE not in keys(select(["partition"]))
     assert NEGATIVE not in keys(select(["postgres/partition"]))
     # The partition selector still selects the positive partition experiments.
-    assert keys(select(["partition"])) == ["postgres/primary-zone-partition", "postgres/primary-zone-isolation"]
+    assert keys(select(["postgres/partition"])) == ["postgres/primary-zone-partition",
+                                                   "postgres/primary-zone-isolation"]
 
 
 def test_include_negative_lets_broad_selectors_match_it():
@@ -70,7 +74,7 @@ def test_overlapping_selectors_give_no_duplicates_and_keep_first_order():
     assert len(chosen) == len(set(chosen))
     assert chosen[0] == "postgres/primary-kill"
     assert chosen[1] == "postgres/standby-kill"
-    assert set(chosen) == set(POSITIVE_KEYS)
+    assert set(chosen) == set(POSTGRES_POSITIVE) | {"zookeeper/leader-kill", "zookeeper/follower-kill"}
 
 
 @pytest.mark.parametrize("selector", ["mysql", "postgres/nope", "nope/kill", "primary", "/", "kil"])

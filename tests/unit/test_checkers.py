@@ -352,3 +352,25 @@ def test_recovery_only_after_heal_is_no_failover():
 def test_recovery_during_the_fault_passes_and_the_rule_can_be_switched_off():
     assert run_judge(CLEAN, healed=20.0).verdict == "pass"
     assert run_judge(CLEAN, healed=13.0, slo=SLO(recover_during_fault=False)).verdict == "pass"
+
+
+def test_sessions_count_losses_after_injection_and_the_longest_suspension():
+    from chaos.checkers import sessions
+    from chaos.timeline import SESSION
+
+    events = [Event(0.0, SESSION, "w0", "session", value="connected"),
+              Event(1.0, SESSION, "w1", "session", value="lost"),  # before injection: not counted
+              Event(11.0, SESSION, "w0", "session", value="suspended"),
+              Event(14.5, SESSION, "w0", "session", value="connected"),
+              Event(12.0, SESSION, "w1", "session", value="suspended"),
+              Event(20.0, SESSION, "w1", "session", value="lost")]
+    assert sessions(events, injected_s=10.5, end_s=30.0) == {"sessions_lost": 1, "suspended_max_s": 8.0}
+
+
+def test_a_lost_session_fails_when_bounded():
+    from chaos.timeline import SESSION
+
+    events = CLEAN + [Event(12.0, SESSION, "w0", "session", value="lost")]
+    verdict = run_judge(events, slo=SLO(max_sessions_lost=0))
+    assert verdict.verdict == "fail" and any("sessions lost: 1" in r for r in verdict.reasons)
+    assert run_judge(events).verdict == "pass"  # unbounded by default

@@ -1,0 +1,290 @@
+"""ZooKeeper: a three-server ensemble from Debian's package, one server per zone, election
+tuned for tests (tickTime 1000, initLimit 5, syncLimit 2), and a kazoo probe.
+
+The probe creates sequential znodes holding increasing ids; a connection-state listener records
+when each client's session is suspended (disconnected) or lost (expired). Roles come from the
+`srvr` four-letter word: leader or follower.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import socket
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from ..errors import InvalidConfig, MissingPrerequisite, NotSteady
+from ..platforms.base import PodSpec
+from ..probe import DefiniteFailure, Probe
+from ..timeline import SESSION, Timeline
+from .base import Target
+
+__all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
+
+ZK_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
+JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
+CLIENT_PORT, QUORUM_PORT, ELECTION_PORT = 2181, 2888, 3888
+ROOT = "/chaos"
+
+
+def prerequisites() -> list[str]:
+    missing = []
+    if not os.access(JAVA, os.X_OK):
+        missing.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
+    for jar in ZK_JARS:
+        if not os.path.isfile(jar):
+            pkg = "libslf4j-java" if "slf4j" in jar else "zookeeper"
+            missing.append(f"{jar} not found (fix: apt-get install {pkg})")
+    try:
+        pwd.getpwnam("zookeeper")
+    except KeyError:
+        missing.append("user zookeeper does not exist (fix: apt-get install zookeeper)")
+    import importlib.util
+
+    if importlib.util.find_spec("kazoo") is None:
+        missing.append("python module kazoo missing (fix: pip install kazoo, or `make install`)")
+    return missing
+
+
+def parse_srvr(text: str) -> dict[str, Any]:
+    """Parse the answer to the `srvr` four-letter word.
+
+    A serving server answers lines of `Key: value` (Mode: leader|follower|standalone, Zxid: 0x..);
+    one that has lost its quorum answers "This ZooKeeper instance is not currently serving
+    requests". Returns {"serving": bool, "mode": str | None, "zxid": int | None, ...}.
+    """
+    if "not currently serving requests" in text:
+        return {"serving": False, "mode": None, "zxid": None}
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep:
+            fields[key.strip().lower()] = value.strip()
+    mode = fields.get("mode")
+    if mode is None:
+        raise ValueError(f"not a srvr answer: {text[:200]!r}")
+    zxid = fields.get("zxid")
+    return {"serving": True, "mode": mode, "zxid": int(zxid, 16) if zxid else None,
+            "node_count": int(fields["node count"]) if "node count" in fields else None,
+            "version": fields.get("zookeeper version")}
+
+
+def four_letter(ip: str, word: str, port: int = CLIENT_PORT, timeout_s: float = 1.0) -> str:
+    with socket.create_connection((ip, port), timeout=timeout_s) as sock:
+        sock.sendall(word.encode())
+        sock.settimeout(timeout_s)
+        chunks = []
+        while True:
+            data = sock.recv(4096)
+            if not data:
+                break
+            chunks.append(data)
+    return b"".join(chunks).decode(errors="replace")
+
+
+@dataclass(frozen=True)
+class Settings:
+    tick_time_ms: int = 1000
+    init_limit: int = 5
+    sync_limit: int = 2
+    session_timeout_s: float = 10.0  # the client's requested session timeout (kazoo's default)
+    # kazoo's TCP connect timeout is the whole session timeout: one reconnect attempt that
+    # picks a silent (crashed, partitioned) server would cost 10 s and expire the session.
+    # The probe caps it, as a tuned application would.
+    client_connect_timeout_s: float = 1.0
+    # How long a server waits to connect to a silent peer during an election (default 5 s):
+    # with a crashed or partitioned leader, the election would wait that long per attempt.
+    cnx_timeout_ms: int = 1000
+    heap_mb: int = 128
+
+    def predicted_election_s(self) -> float:
+        # A follower notices a dead leader after syncLimit ticks; the election itself takes
+        # well under a second with three servers.
+        return self.sync_limit * self.tick_time_ms / 1000 + 1.0
+
+
+class ZkClient:
+    """One probe worker: a kazoo client that creates sequential znodes holding the ids."""
+
+    def __init__(self, hosts: str, experiment: str, worker: str, timeline: Timeline, settings: Settings,
+                 op_timeout_s: float):
+        from kazoo.client import KazooClient
+        from kazoo.handlers.threading import SequentialThreadingHandler
+        from kazoo.retry import KazooRetry
+
+        class CappedConnectHandler(SequentialThreadingHandler):
+            def create_connection(self, *args, **kwargs):
+                kwargs["timeout"] = min(kwargs.get("timeout") or settings.client_connect_timeout_s,
+                                        settings.client_connect_timeout_s)
+                return super().create_connection(*args, **kwargs)
+
+        self.path = f"{ROOT}/{experiment.replace('/', '_').replace('@', '_')}"
+        self.timeline = timeline
+        self.worker = worker
+        self.op_timeout_s = op_timeout_s
+        # Reconnect forever, quickly: the probe wants to see the ensemble come back.
+        self.client = KazooClient(hosts=hosts, timeout=settings.session_timeout_s, handler=CappedConnectHandler(),
+                                  connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5))
+        self.client.add_listener(self._state)
+        self.client.start(timeout=15)
+        self.client.ensure_path(self.path)
+
+    def _state(self, state) -> None:
+        # Called from kazoo's thread: only record.
+        self.timeline.record(SESSION, self.worker, "session", value=str(state).lower())
+
+    def write(self, value: int) -> str | None:
+        from kazoo.exceptions import ConnectionLoss, NoNodeError, OperationTimeoutError, SessionExpiredError
+
+        if not self.client.connected:
+            raise DefiniteFailure("not connected (session suspended or lost)")
+        try:
+            self.client.create_async(f"{self.path}/n-", str(value).encode(), sequence=True).get(
+                timeout=self.op_timeout_s)
+        except NoNodeError as exc:
+            raise DefiniteFailure(str(exc)) from exc
+        except (ConnectionLoss, SessionExpiredError, OperationTimeoutError):
+            raise  # sent, outcome unknown: indeterminate
+        # Every write is ordered by the leader whichever server the client is connected to, so
+        # naming that server would make the split-brain checker see two "primaries" where
+        # there is one: report no server.
+        return None
+
+    def abort(self) -> None:
+        """Nothing to cut: write() waits at most op_timeout_s itself."""
+
+    def close(self) -> None:
+        # Stopping the client ends its session on purpose: that is not a lost session.
+        self.client.remove_listener(self._state)
+        try:
+            self.client.stop()
+            self.client.close()
+        except Exception:
+            pass
+
+    def values(self) -> list[int]:
+        out = []
+        for child in self.client.get_children(self.path):
+            data, _ = self.client.get(f"{self.path}/{child}")
+            out.append(int(data.decode()))
+        return out
+
+
+class ZooKeeperEnsemble:
+    """Three ZooKeeper servers on the local platform, one per zone."""
+
+    name = "zookeeper"
+
+    def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3):
+        self.platform = platform
+        self.deployment = name
+        self.settings = settings or Settings()
+        self.probe_workers = probe_workers
+        zones: dict[str, Any] = {}
+        for node in sorted(platform.nodes(), key=lambda n: n.name):
+            zones.setdefault(node.zone, node)
+        if len(zones) < 3:
+            raise InvalidConfig("ZooKeeper needs nodes in three zones", field="platform")
+        self.nodes = list(zones.values())[:3]
+        self.pods = [f"{name}-{i}" for i in range(3)]
+        self.hosts = [n.ip for n in self.nodes]
+
+    def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        missing = prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="zookeeper")
+        zk = pwd.getpwnam("zookeeper")
+        s = self.settings
+        servers = "\n".join(f"server.{i + 1}={ip}:{QUORUM_PORT}:{ELECTION_PORT}" for i, ip in enumerate(self.hosts))
+        for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
+            pod_dir = self.platform.path(self.deployment, pod)
+            data = pod_dir / "data"
+            data.mkdir(exist_ok=True)
+            (data / "myid").write_text(f"{i + 1}\n")
+            (pod_dir / "zoo.cfg").write_text(
+                f"tickTime={s.tick_time_ms}\ninitLimit={s.init_limit}\nsyncLimit={s.sync_limit}\n"
+                f"dataDir={data}\nclientPort={CLIENT_PORT}\nclientPortAddress={node.ip}\n"
+                "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
+                "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
+            for root, dirs, files in os.walk(pod_dir):
+                for entry in [root, *(os.path.join(root, f) for f in files)]:
+                    os.chown(entry, zk.pw_uid, zk.pw_gid)
+            argv = (JAVA, f"-Xmx{s.heap_mb}m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true",
+                    f"-Dzookeeper.cnxTimeout={s.cnx_timeout_ms}",
+                    "-Dorg.slf4j.simpleLogger.showDateTime=true", "-cp", ":".join(ZK_JARS),
+                    "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
+            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
+                                            argv=argv, env={"HOME": str(pod_dir)}, port=CLIENT_PORT,
+                                            termination_grace_s=10.0))
+        return self.wait_steady(timeout_s)
+
+    def remove(self) -> None:
+        for pod in self.pods:
+            self.platform.remove_pod(pod)
+
+    def _srvr(self, ip: str) -> dict[str, Any]:
+        try:
+            return parse_srvr(four_letter(ip, "srvr"))
+        except (OSError, ValueError) as exc:
+            return {"serving": False, "mode": "unreachable", "error": str(exc)[:120]}
+
+    def status(self) -> dict[str, dict[str, Any]]:
+        return {pod: {**self._srvr(ip), "running": self.platform.pod_running(pod)}
+                for pod, ip in zip(self.pods, self.hosts)}
+
+    def targets(self) -> list[Target]:
+        st = self.status()
+        return [Target(pod=pod, node=node.name, zone=node.zone, role=st[pod].get("mode") or "unknown")
+                for pod, node in zip(self.pods, self.nodes)]
+
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        st = self.status()
+        modes = sorted(s.get("mode") or "none" for s in st.values())
+        problems = [] if modes == ["follower", "follower", "leader"] else [f"modes {modes}"]
+        return not problems, {"pods": st, "problems": problems}
+
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        said = 0.0
+        while True:
+            ok, seen = self.steady()
+            if ok:
+                return seen
+            if log and time.monotonic() - said > 10:
+                said = time.monotonic()
+                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
+            if time.monotonic() > deadline:
+                raise NotSteady(f"{self.deployment} not steady after {timeout_s:.0f} s: {seen}; pod logs in "
+                                f"{self.platform.log_path(self.pods[0]).parent}", seen["problems"])
+            time.sleep(0.25)
+
+    def _hosts(self, start: int = 0) -> str:
+        hosts = self.hosts[start:] + self.hosts[:start]
+        return ",".join(f"{ip}:{CLIENT_PORT}" for ip in hosts)
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        op_timeout_s = 1.0
+        clients = [ZkClient(self._hosts(i), experiment, f"w{i}", timeline, self.settings, op_timeout_s)
+                   for i in range(self.probe_workers)]
+        return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            reader = None
+            try:
+                reader = ZkClient(self._hosts(), experiment, "verify", Timeline(), self.settings, 5.0)
+                return reader.values()
+            except Exception:
+                time.sleep(0.5)
+            finally:
+                if reader is not None:
+                    reader.close()
+        return None
+
+    def config(self) -> dict[str, Any]:
+        return {**asdict(self.settings), "servers": len(self.pods),
+                "predicted_election_s": self.settings.predicted_election_s(),
+                "probe_workers": self.probe_workers}
