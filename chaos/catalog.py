@@ -82,7 +82,23 @@ ZOOKEEPER = (
              "hold the leader and one follower down (two of three): writes must be refused, "
              "then the ensemble recovers with nothing acknowledged lost", hold_s=15.0),
 )
-SCENARIOS = SCENARIOS + ZOOKEEPER
+KAFKA = (
+    Scenario("kafka", "leader-kill", "kill", "leader",
+             "SIGKILL the broker leading the probe's partition; a replica in the ISR takes over", hold_s=30.0),
+    Scenario("kafka", "follower-kill", "kill", "follower",
+             "SIGKILL a follower of the probe's partition; min.insync.replicas 2 still holds", hold_s=10.0),
+    Scenario("kafka", "leader-node-drain", "drain", "leader",
+             "cordon the partition leader's node and stop its pods gracefully until uncordon", hold_s=20.0),
+    Scenario("kafka", "leader-zone-partition", "partition", "leader",
+             "cut the partition leader's zone off from the other zones; clients still reach it", hold_s=25.0,
+             params={"cut_clients": False}),
+    Scenario("kafka", "leader-node-crash", "crash", "leader",
+             "kill every process on the partition leader's node hard and take its link down", hold_s=25.0),
+    Scenario("kafka", "quorum-loss", "quorum-loss", "leader",
+             "hold the leader and one follower down (two of three brokers): with min.insync.replicas 2 "
+             "writes must be refused, then the cluster recovers with nothing acknowledged lost", hold_s=15.0),
+)
+SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA
 
 
 def scenario(key: str) -> Scenario:

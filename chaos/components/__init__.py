@@ -4,7 +4,7 @@ from .base import Component, Target
 
 __all__ = ["Component", "Target", "get_component", "prerequisites", "COMPONENTS"]
 
-COMPONENTS = ("postgres", "zookeeper")
+COMPONENTS = ("postgres", "zookeeper", "kafka")
 
 
 def get_component(name: str):
@@ -18,6 +18,10 @@ def get_component(name: str):
         from .zookeeper import ZooKeeperEnsemble
 
         return ZooKeeperEnsemble
+    if name == "kafka":
+        from .kafka import KafkaCluster
+
+        return KafkaCluster
     raise InvalidConfig(f"unknown component {name!r}", field="component",
                         fix=f"choose one of: {', '.join(COMPONENTS)}")
 

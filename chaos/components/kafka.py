@@ -1,0 +1,391 @@
+"""Kafka in KRaft mode: three nodes that are both brokers and controllers, one per zone, from
+the Apache Kafka jars resolved through Maven (fixtures/kafka/pom.xml, pinned, cached), on Java
+17; a topic with replication factor 3, min.insync.replicas 2 and unclean leader election off.
+
+The probe: kafka-python producers with acks=all set explicitly and idempotence, each record's
+key naming the experiment; the verification consumes the topic from the earliest offset and
+matches every acknowledged record. Roles: leader of the probe's partition, follower (another
+replica), and the active controller (the KRaft quorum's leader).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import os
+import pwd
+import shutil
+import subprocess
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
+from ..platforms.base import PodSpec
+from ..probe import DefiniteFailure, Probe
+from ..timeline import Timeline
+from .base import Target
+
+__all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
+           "quorum_leader"]
+
+KAFKA_VERSION = "4.4.0"  # keep in step with fixtures/kafka/pom.xml
+POM = Path(__file__).resolve().parents[2] / "fixtures" / "kafka" / "pom.xml"
+JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
+BROKER_PORT, CONTROLLER_PORT = 9092, 9093
+TOPIC = "chaos-probe"
+RUN_AS = "nobody"
+
+
+def cache_dir() -> Path:
+    # Readable by the service user (root's home is not), shared by runs: jars are fetched once.
+    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
+
+
+def libs_dir() -> Path:
+    return cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
+
+
+def prerequisites() -> list[str]:
+    missing = []
+    if not os.access(JAVA, os.X_OK):
+        missing.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
+    if not (libs_dir() / ".complete").exists() and shutil.which("mvn") is None:
+        missing.append(f"Kafka {KAFKA_VERSION} jars not cached in {libs_dir()} and no mvn to fetch them "
+                       "(fix: apt-get install maven)")
+    if importlib.util.find_spec("kafka") is None:
+        missing.append("python module kafka (kafka-python) missing (fix: pip install kafka-python, or `make install`)")
+    return missing
+
+
+def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
+    """The broker's jars, resolved through Maven once and cached; later calls download nothing."""
+    libs = libs_dir()
+    if (libs / ".complete").exists():
+        return libs
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache_dir(), 0o755)
+    tmp = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
+    log(f"resolving Kafka {KAFKA_VERSION} jars through Maven into {libs}")
+    proc = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                           f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+                          capture_output=True, text=True, timeout=900)
+    if proc.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PlatformError(f"mvn could not resolve Kafka {KAFKA_VERSION}: {(proc.stdout + proc.stderr)[-1500:]}")
+    (tmp / ".complete").write_text(KAFKA_VERSION + "\n")
+    os.chmod(tmp, 0o755)
+    if libs.exists():
+        shutil.rmtree(libs)
+    tmp.rename(libs)
+    return libs
+
+
+def parse_partition_roles(topics: list[dict[str, Any]], topic: str, partition: int = 0) -> dict[str, Any]:
+    """From kafka-python's describe_topics() answer: the partition's leader, replicas and ISR
+    (node ids). A topic or partition answered with an error code raises ValueError."""
+    for t in topics:
+        if t.get("name") != topic:
+            continue
+        if t.get("error_code"):
+            raise ValueError(f"topic {topic}: error code {t['error_code']}")
+        for p in t.get("partitions", []):
+            if p.get("partition_index") == partition:
+                if p.get("error_code"):
+                    raise ValueError(f"{topic}-{partition}: error code {p['error_code']}")
+                return {"leader": p.get("leader_id"), "replicas": list(p.get("replica_nodes", [])),
+                        "isr": list(p.get("isr_nodes", []))}
+    raise ValueError(f"no partition {partition} of {topic} in the answer")
+
+
+def quorum_leader(quorum: dict[str, Any]) -> int | None:
+    """The active controller: the leader of the KRaft metadata quorum, from kafka-python's
+    describe_metadata_quorum() answer."""
+    for t in quorum.get("topics", []):
+        if t.get("topic_name") == "__cluster_metadata":
+            for p in t.get("partitions", []):
+                if p.get("partition_index") == 0 and not p.get("error"):
+                    leader = p.get("leader_id")
+                    return leader if leader is not None and leader >= 0 else None
+    return None
+
+
+@dataclass(frozen=True)
+class Settings:
+    broker_session_timeout_ms: int = 4000
+    broker_heartbeat_interval_ms: int = 1000
+    replica_lag_time_max_ms: int = 10000
+    min_insync_replicas: int = 2
+    replication_factor: int = 3
+    unclean_leader_election: bool = False
+    request_timeout_ms: int = 5000
+    heap_mb: int = 384
+
+    def predicted_failover_s(self) -> float:
+        # A dead leader is fenced when its broker session times out; a new leader is elected
+        # from the ISR within about a second.
+        return self.broker_session_timeout_ms / 1000 + 1.0
+
+
+class KafkaClient:
+    """One probe worker: an idempotent producer with acks=all."""
+
+    def __init__(self, bootstrap: list[str], experiment: str, settings: Settings, op_timeout_s: float,
+                 names: dict[int, str]):
+        from kafka import KafkaProducer
+
+        self.experiment = experiment
+        self.op_timeout_s = op_timeout_s
+        self.names = names
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+            request_timeout_ms=settings.request_timeout_ms, max_block_ms=int(op_timeout_s * 1000),
+            linger_ms=0, retries=2**31 - 1, delivery_timeout_ms=120000, reconnect_backoff_ms=100,
+            reconnect_backoff_max_ms=500, metadata_max_age_ms=5000)
+
+    def write(self, value: int) -> str | None:
+        from kafka.errors import KafkaTimeoutError
+
+        try:
+            future = self.producer.send(TOPIC, key=self.experiment.encode(), value=str(value).encode(),
+                                        partition=0)
+        except KafkaTimeoutError as exc:  # metadata unavailable: the record was never queued
+            raise DefiniteFailure(str(exc)) from exc
+        # Queued: from here on the producer may still deliver it after a timeout (indeterminate).
+        future.get(timeout=self.op_timeout_s)
+        leader = self.producer._metadata.leader_for_partition(_tp())
+        return self.names.get(leader, str(leader)) if leader is not None and leader >= 0 else None
+
+    def abort(self) -> None:
+        """Nothing to cut: write() waits at most op_timeout_s itself."""
+
+    def close(self) -> None:
+        try:
+            self.producer.close(timeout=2)
+        except Exception:
+            pass
+
+
+def _tp():
+    from kafka import TopicPartition
+
+    return TopicPartition(TOPIC, 0)
+
+
+class KafkaCluster:
+    """Three KRaft nodes (broker + controller) on the local platform, one per zone."""
+
+    name = "kafka"
+
+    def __init__(self, platform, *, name: str = "kafka", settings: Settings | None = None, probe_workers: int = 3):
+        self.platform = platform
+        self.deployment = name
+        self.settings = settings or Settings()
+        self.probe_workers = probe_workers
+        zones: dict[str, Any] = {}
+        for node in sorted(platform.nodes(), key=lambda n: n.name):
+            zones.setdefault(node.zone, node)
+        if len(zones) < 3:
+            raise InvalidConfig("Kafka needs nodes in three zones", field="platform")
+        self.nodes = list(zones.values())[:3]
+        self.pods = [f"{name}-{i}" for i in range(3)]
+        self.hosts = [n.ip for n in self.nodes]
+        self.bootstrap = [f"{ip}:{BROKER_PORT}" for ip in self.hosts]
+        self.ids = {i + 1: pod for i, pod in enumerate(self.pods)}  # node.id -> pod
+
+    def deploy(self, timeout_s: float = 180.0) -> dict[str, Any]:
+        missing = prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="kafka")
+        libs = ensure_kafka_jars()
+        user = pwd.getpwnam(RUN_AS)
+        s = self.settings
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        voters = ",".join(f"{i + 1}@{ip}:{CONTROLLER_PORT}" for i, ip in enumerate(self.hosts))
+        for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
+            pod_dir = self.platform.path(self.deployment, pod)
+            data = pod_dir / "data"
+            data.mkdir(exist_ok=True)
+            (pod_dir / "server.properties").write_text("\n".join([
+                "process.roles=broker,controller", f"node.id={i + 1}", f"controller.quorum.voters={voters}",
+                f"listeners=PLAINTEXT://{node.ip}:{BROKER_PORT},CONTROLLER://{node.ip}:{CONTROLLER_PORT}",
+                f"advertised.listeners=PLAINTEXT://{node.ip}:{BROKER_PORT}",
+                "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
+                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"log.dirs={data}", "num.partitions=1", f"default.replication.factor={s.replication_factor}",
+                f"min.insync.replicas={s.min_insync_replicas}",
+                f"unclean.leader.election.enable={str(s.unclean_leader_election).lower()}",
+                "offsets.topic.replication.factor=3", "transaction.state.log.replication.factor=3",
+                "transaction.state.log.min.isr=2", "group.initial.rebalance.delay.ms=0",
+                f"broker.session.timeout.ms={s.broker_session_timeout_ms}",
+                f"broker.heartbeat.interval.ms={s.broker_heartbeat_interval_ms}",
+                f"replica.lag.time.max.ms={s.replica_lag_time_max_ms}",
+                "auto.create.topics.enable=false", ""]))
+            (pod_dir / "log4j2.properties").write_text(
+                "rootLogger.level=WARN\nrootLogger.appenderRef.out.ref=out\nappender.out.type=Console\n"
+                "appender.out.name=out\nappender.out.layout.type=PatternLayout\n"
+                "appender.out.layout.pattern=%d{HH:mm:ss.SSS} %-5p [%c{1}] %m%n\n"
+                "logger.ctl.name=org.apache.kafka.controller\nlogger.ctl.level=INFO\n"
+                "logger.raft.name=org.apache.kafka.raft\nlogger.raft.level=INFO\n")
+            for root, _dirs, files in os.walk(pod_dir):
+                for entry in [root, *(os.path.join(root, f) for f in files)]:
+                    os.chown(entry, user.pw_uid, user.pw_gid)
+            java = (f"{JAVA} -Xmx{s.heap_mb}m -Xms{s.heap_mb}m -XX:+UseSerialGC "
+                    f"-Dlog4j2.configurationFile={pod_dir}/log4j2.properties -cp '{libs}/*'")
+            # Format the storage once (idempotent), then exec the broker as the pod's PID 1.
+            script = (f"{java} kafka.tools.StorageTool format -t {cluster_id} -c {pod_dir}/server.properties "
+                      f"--ignore-formatted >/dev/null && exec {java} kafka.Kafka {pod_dir}/server.properties")
+            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=RUN_AS,
+                                            argv=("/bin/sh", "-c", script), env={"HOME": str(pod_dir)},
+                                            port=BROKER_PORT, termination_grace_s=15.0))
+        self._wait_brokers(timeout_s)
+        self._create_topic()
+        return self.wait_steady(timeout_s)
+
+    def _admin(self, timeout_ms: int = 3000):
+        from kafka.admin import KafkaAdminClient
+
+        return KafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=timeout_ms,
+                                reconnect_backoff_ms=100, reconnect_backoff_max_ms=500)
+
+    def _wait_brokers(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        last: Exception | None = None
+        while time.monotonic() < deadline:
+            try:
+                admin = self._admin()
+                try:
+                    if len(admin.describe_cluster()["brokers"]) == 3:
+                        return
+                finally:
+                    admin.close()
+            except Exception as exc:
+                last = exc
+            time.sleep(0.5)
+        raise NotSteady(f"{self.deployment}: three brokers not up after {timeout_s:.0f} s ({last}); pod logs in "
+                        f"{self.platform.log_path(self.pods[0]).parent}", ["brokers not up"])
+
+    def _create_topic(self, timeout_s: float = 60.0) -> None:
+        """Create the probe's topic; the answer carries per-topic error codes rather than raising,
+        and brokers that just registered may refuse it for a moment: retry until it exists."""
+        from kafka.admin import NewTopic
+        from kafka.errors import TopicAlreadyExistsError
+
+        topic = NewTopic(TOPIC, num_partitions=1, replication_factor=self.settings.replication_factor,
+                         topic_configs={"min.insync.replicas": str(self.settings.min_insync_replicas),
+                                        "unclean.leader.election.enable": "false"})
+        deadline = time.monotonic() + timeout_s
+        answer: Any = None
+        while time.monotonic() < deadline:
+            admin = self._admin(10000)
+            try:
+                answer = admin.create_topics([topic])
+                codes = [t.get("error_code") for t in answer.get("topics", [])] if isinstance(answer, dict) else [0]
+                if all(code in (0, 36) for code in codes):  # 36: TOPIC_ALREADY_EXISTS
+                    return
+            except TopicAlreadyExistsError:
+                return
+            except Exception as exc:
+                answer = exc
+            finally:
+                admin.close()
+            time.sleep(1)
+        raise NotSteady(f"{self.deployment}: could not create topic {TOPIC}: {str(answer)[:300]}", ["no topic"])
+
+    def remove(self) -> None:
+        for pod in self.pods:
+            self.platform.remove_pod(pod)
+
+    def roles(self) -> dict[str, Any]:
+        admin = self._admin()
+        try:
+            part = parse_partition_roles(admin.describe_topics([TOPIC]), TOPIC)
+            try:
+                controller = quorum_leader(admin.describe_metadata_quorum())
+            except Exception:
+                controller = None
+        finally:
+            admin.close()
+        return {**part, "controller": controller}
+
+    def targets(self) -> list[Target]:
+        try:
+            r = self.roles()
+        except Exception:
+            r = {"leader": None, "replicas": [], "isr": [], "controller": None}
+        out = []
+        for node_id, (pod, node) in zip(self.ids, zip(self.pods, self.nodes)):
+            role = "leader" if node_id == r["leader"] else ("follower" if node_id in r["replicas"] else "unknown")
+            out.append(Target(pod=pod, node=node.name, zone=node.zone, role=role))
+            if node_id == r.get("controller"):
+                out.append(Target(pod=pod, node=node.name, zone=node.zone, role="controller"))
+        return out
+
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        try:
+            r = self.roles()
+        except Exception as exc:
+            return False, {"problems": [f"metadata unavailable: {str(exc)[:120]}"]}
+        problems = []
+        if r["leader"] is None or r["leader"] < 0:
+            problems.append("partition has no leader")
+        if sorted(r["isr"]) != [1, 2, 3]:
+            problems.append(f"ISR {sorted(r['isr'])} is not all three replicas")
+        return not problems, {"roles": r, "problems": problems}
+
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        said = 0.0
+        while True:
+            ok, seen = self.steady()
+            if ok:
+                return seen
+            if log and time.monotonic() - said > 10:
+                said = time.monotonic()
+                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
+            if time.monotonic() > deadline:
+                raise NotSteady(f"{self.deployment} not steady after {timeout_s:.0f} s: {seen}; pod logs in "
+                                f"{self.platform.log_path(self.pods[0]).parent}", seen["problems"])
+            time.sleep(0.5)
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        op_timeout_s = 1.0
+        clients = [KafkaClient(self.bootstrap[i:] + self.bootstrap[:i], experiment, self.settings, op_timeout_s,
+                               self.ids) for i in range(self.probe_workers)]
+        return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        from kafka import KafkaConsumer
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            consumer = None
+            try:
+                consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                         auto_offset_reset="earliest", consumer_timeout_ms=3000,
+                                         isolation_level="read_committed")
+                tp = _tp()
+                consumer.assign([tp])
+                consumer.seek_to_beginning(tp)
+                end = consumer.end_offsets([tp])[tp]
+                values = []
+                key = experiment.encode()
+                while consumer.position(tp) < end and time.monotonic() < deadline:
+                    for records in consumer.poll(timeout_ms=1000).values():
+                        values += [int(r.value) for r in records if r.key == key]
+                if consumer.position(tp) >= end:
+                    return values
+            except Exception:
+                time.sleep(0.5)
+            finally:
+                if consumer is not None:
+                    consumer.close()
+        return None
+
+    def config(self) -> dict[str, Any]:
+        return {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,
+                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+                "producer": {"acks": "all", "enable_idempotence": True}}
