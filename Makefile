@@ -7,11 +7,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
-	iptables iproute2 util-linux python3-venv
+	maven iptables iproute2 util-linux python3-venv chromium
 REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper
 
-.PHONY: install deb run test unit bench heal doctor clean
+.PHONY: install deb run test unit bench bench-report report heal doctor clean
 
 install: deb $(BIN)/.installed
 
@@ -38,13 +38,21 @@ run: install
 # The tests: unit (pure), integration (real servers in namespaces) and the experiments.
 test: install
 	$(BIN)/python -m pytest tests experiments -p no:cacheprovider -ra \
-		--chaos-report-dir reports/test --junitxml reports/test/junit.xml
+		--chaos-report-dir reports/test --junitxml reports/test/junit.xml --chaos-report reports/test/report.html
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_harness.py
+
+bench-report: install
+	$(BIN)/python tests/benchmarks/bench_report.py
+
+# The HTML report of a run (REPORT_DIR), with earlier runs for the trend: make report HISTORY="a b"
+HISTORY ?=
+report: install
+	$(BIN)/chaos report $(REPORT_DIR) $(foreach h,$(HISTORY),--history $(h))
 
 heal: install
 	$(BIN)/chaos heal

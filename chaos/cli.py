@@ -1,4 +1,4 @@
-"""`chaos run|list|heal|doctor`: the command line over the pytest suite and the ledger.
+"""`chaos run|list|report|heal|doctor`: the command line over the pytest suite and the ledger.
 
 Exit status: 0 every SLO met; 1 an SLO failed or a verdict is unknown; 2 invalid input
 (nothing was injected); 3 the harness itself failed; 130 interrupted (faults healed).
@@ -99,6 +99,13 @@ def cmd_run(args) -> int:
         return EXIT_INPUT
     results = load_results(report_dir) if report_dir.is_dir() else []
     print(f"chaos: results in {report_dir}")
+    if results:
+        from .report import write_report
+
+        try:
+            print(f"chaos: report {write_report(report_dir)}")
+        except ChaosError as exc:
+            _err(f"HTML report not written: {exc}")
     if len(results) < len(scenarios):
         _err(f"only {len(results)} of {len(scenarios)} experiments produced a result: the harness failed "
              "(see the errors above)")
@@ -106,6 +113,13 @@ def cmd_run(args) -> int:
     if all(r["verdict"] == "pass" for r in results):
         return EXIT_OK
     return EXIT_SLO
+
+
+def cmd_report(args) -> int:
+    from .report import write_report
+
+    print(f"chaos: report written to {write_report(args.report_dir, history=args.history, out=args.output)}")
+    return EXIT_OK
 
 
 def cmd_heal(args) -> int:
@@ -167,6 +181,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("selector", nargs="*")
     p.add_argument("--slo", default=str(DEFAULT_SLO_FILE))
     p.set_defaults(fn=cmd_list)
+    p = sub.add_parser("report", help="write the HTML report (matrix, timelines, trend) of a results directory")
+    p.add_argument("report_dir", help="a run's --report-dir")
+    p.add_argument("--history", action="append", default=[], metavar="DIR",
+                   help="an earlier run's report dir, for the trend; repeat, oldest first")
+    p.add_argument("-o", "--output", default=None, help="default: REPORT_DIR/report.html")
+    p.set_defaults(fn=cmd_report)
     p = sub.add_parser("heal", help="undo what crashed runs left behind (rules, links, namespaces, processes)")
     p.add_argument("--force", action="store_true", help="also heal runs whose process still runs")
     p.add_argument("--state-dir", default=None, help="ledger directory (default /var/lib/chaos-harness)")

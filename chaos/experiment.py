@@ -134,9 +134,11 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         if recovered:
             try:
                 component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
-                # Keep observing for settle_s after steadiness: a rejoin can disturb clients.
+                # Keep observing after steadiness until operations have kept succeeding for
+                # settle_s (a rejoin can disturb clients), up to the recovery deadline.
                 steady_at = timeline.now()
-                poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s), slo.settle_s + 5)
+                poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s),
+                           max(slo.settle_s + 5, deadline - time.monotonic()))
             except NotSteady as exc:
                 recovered = False
                 not_steady = "; ".join(exc.problems)

@@ -35,6 +35,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-select", action="append", default=[],
                     help="run only these experiments: postgres, postgres/primary-kill, kill, postgres/kill")
     group.addoption("--chaos-subnet", default=None, help="subnet of the local platform's bridge (default 10.213.0.0/24)")
+    group.addoption("--chaos-report", default=None, metavar="FILE",
+                    help="at the end of the session, write the HTML report of the results to FILE")
     group.addoption("--chaos-state-dir", default=None, help="ledger and run data (default /var/lib/chaos-harness)")
 
 
@@ -189,3 +191,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminalreporter.write_line(summary_table(results))
     terminalreporter.write_line(f"seed {state['seed']} (replay with --chaos-seed {state['seed']}); "
                                 f"results in {state['report_dir']}")
+    if config.getoption("chaos_report"):
+        from .report import write_report
+
+        try:
+            path = write_report(state["report_dir"], out=config.getoption("chaos_report"))
+            terminalreporter.write_line(f"chaos report: {path}")
+        except ChaosError as exc:
+            terminalreporter.write_line(f"chaos report not written: {exc}", red=True)
