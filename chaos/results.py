@@ -94,7 +94,7 @@ def _safe_part(part: str, what: str) -> str:
     return part
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
     """Write via a temp file in the same directory, fsync, rename: readers see old or new, never half."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -102,6 +102,7 @@ def _atomic_write(path: Path, text: str) -> None:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, mode)  # mkstemp makes it 0600; results and reports are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         # Also on KeyboardInterrupt: never leave a stray temp file in the report directory.
@@ -132,9 +133,9 @@ def write_result(
     out.mkdir(parents=True, exist_ok=True)
     ordered = sorted(events, key=lambda e: e.t)
     lines = "".join(json.dumps(e.to_dict(), default=str, separators=(",", ":")) + "\n" for e in ordered)
-    _atomic_write(out / result.get("timeline", "timeline.jsonl"), lines)
+    atomic_write_text(out / result.get("timeline", "timeline.jsonl"), lines)
     path = out / RESULT_FILE
-    _atomic_write(path, json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
+    atomic_write_text(path, json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
     return path
 
 

@@ -4,12 +4,14 @@ verification read and its failover settings. Components never inject faults."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+import time
 from typing import Any, Callable, Protocol, Sequence
 
+from ..errors import InvalidConfig, NotSteady
 from ..probe import Probe
 from ..timeline import Timeline
 
-__all__ = ["Target", "Component"]
+__all__ = ["Target", "Component", "one_node_per_zone", "wait_until_steady"]
 
 
 @dataclass(frozen=True)
@@ -39,3 +41,34 @@ class Component(Protocol):
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe: ...
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[Any] | None: ...
     def config(self) -> dict[str, Any]: ...
+
+
+def one_node_per_zone(platform, component: str, count: int = 3) -> list:
+    """The first node (by name) of each zone, `count` zones: one replica per zone."""
+    zones: dict[str, Any] = {}
+    for node in sorted(platform.nodes(), key=lambda n: n.name):
+        zones.setdefault(node.zone, node)
+    if len(zones) < count:
+        raise InvalidConfig(f"{component} needs nodes in {count} zones, the platform has {len(zones)}",
+                            field="platform", fix="use the default zones a, b, c")
+    return list(zones.values())[:count]
+
+
+def wait_until_steady(steady: Callable[[], tuple[bool, dict[str, Any]]], deployment: str, timeout_s: float,
+                      log: Callable[[str], None] | None, explain: Callable[[dict[str, Any]], str],
+                      poll_s: float = 0.25) -> dict[str, Any]:
+    """Poll `steady()` until it holds; say what is missing every 10 s; on timeout raise NotSteady
+    with the problems, what was last seen (`explain`) and where the logs are."""
+    deadline = time.monotonic() + timeout_s
+    said = 0.0
+    while True:
+        ok, seen = steady()
+        if ok:
+            return seen
+        if log and time.monotonic() - said > 10:
+            said = time.monotonic()
+            log(f"{deployment} not steady yet: {'; '.join(seen['problems'])}")
+        if time.monotonic() > deadline:
+            raise NotSteady(f"{deployment} not steady after {timeout_s:.0f} s: {'; '.join(seen['problems'])}; "
+                            f"{explain(seen)}", seen["problems"])
+        time.sleep(poll_s)

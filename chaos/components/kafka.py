@@ -23,11 +23,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
+from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Target
+from .base import Target, one_node_per_zone, wait_until_steady
 
 __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
            "quorum_leader"]
@@ -185,12 +185,7 @@ class KafkaCluster:
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
-        zones: dict[str, Any] = {}
-        for node in sorted(platform.nodes(), key=lambda n: n.name):
-            zones.setdefault(node.zone, node)
-        if len(zones) < 3:
-            raise InvalidConfig("Kafka needs nodes in three zones", field="platform")
-        self.nodes = list(zones.values())[:3]
+        self.nodes = one_node_per_zone(platform, "Kafka")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
         self.bootstrap = [f"{ip}:{BROKER_PORT}" for ip in self.hosts]
@@ -337,19 +332,9 @@ class KafkaCluster:
         return not problems, {"roles": r, "problems": problems}
 
     def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        said = 0.0
-        while True:
-            ok, seen = self.steady()
-            if ok:
-                return seen
-            if log and time.monotonic() - said > 10:
-                said = time.monotonic()
-                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
-            if time.monotonic() > deadline:
-                raise NotSteady(f"{self.deployment} not steady after {timeout_s:.0f} s: {seen}; pod logs in "
-                                f"{self.platform.log_path(self.pods[0]).parent}", seen["problems"])
-            time.sleep(0.5)
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
+                                 lambda seen: f"seen {seen}; pod logs in {self.platform.log_path(self.pods[0]).parent}",
+                                 poll_s=0.5)
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         op_timeout_s = 1.0

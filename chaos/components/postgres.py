@@ -16,15 +16,15 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
-from ..errors import HarnessError, InvalidConfig, MissingPrerequisite, NotSteady
+from ..errors import HarnessError, MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Target
+from .base import Target, one_node_per_zone, wait_until_steady
 
 __all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
 
@@ -183,14 +183,7 @@ class PostgresCluster:
             base = Settings(**{**base.__dict__, "location_per_zone": True, "location": "<zone>"})
         self.settings = base
         self.probe_workers = probe_workers
-        nodes = sorted(platform.nodes(), key=lambda n: n.name)
-        zones_seen: dict[str, Any] = {}
-        for node in nodes:
-            zones_seen.setdefault(node.zone, node)
-        if len(zones_seen) < 3:
-            raise InvalidConfig("PostgreSQL needs nodes in three zones", field="platform",
-                                fix="use the default zones a, b, c")
-        self.nodes = list(zones_seen.values())[:3]
+        self.nodes = one_node_per_zone(platform, "PostgreSQL")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
         self._ip_to_pod = dict(zip(self.hosts, self.pods))
@@ -303,24 +296,10 @@ class PostgresCluster:
                     problems.append(f"{pod} is {s['role']} following {s.get('upstream')}")
         return (not problems), {"pods": st, "problems": problems}
 
-    def wait_steady(self, timeout_s: float = 60.0, log=None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        seen: dict[str, Any] = {}
-        said = 0.0
-        while True:
-            ok, seen = self.steady()
-            if ok:
-                return seen
-            if log and time.monotonic() - said > 10:
-                said = time.monotonic()
-                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
-            if time.monotonic() > deadline:
-                raise NotSteady(
-                    f"{self.deployment} not steady after {timeout_s:.0f} s: {'; '.join(seen['problems'])}; "
-                    f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
-                    f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}",
-                    seen["problems"])
-            time.sleep(0.25)
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
+                                 lambda seen: (f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
+                                                 f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}"))
 
     def log_tail(self, lines: int = 8) -> str:
         out = []

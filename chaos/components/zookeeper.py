@@ -15,11 +15,11 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from ..errors import InvalidConfig, MissingPrerequisite, NotSteady
+from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
-from .base import Target
+from .base import Target, one_node_per_zone, wait_until_steady
 
 __all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
 
@@ -182,12 +182,7 @@ class ZooKeeperEnsemble:
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
-        zones: dict[str, Any] = {}
-        for node in sorted(platform.nodes(), key=lambda n: n.name):
-            zones.setdefault(node.zone, node)
-        if len(zones) < 3:
-            raise InvalidConfig("ZooKeeper needs nodes in three zones", field="platform")
-        self.nodes = list(zones.values())[:3]
+        self.nodes = one_node_per_zone(platform, "ZooKeeper")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
 
@@ -246,19 +241,8 @@ class ZooKeeperEnsemble:
         return not problems, {"pods": st, "problems": problems}
 
     def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout_s
-        said = 0.0
-        while True:
-            ok, seen = self.steady()
-            if ok:
-                return seen
-            if log and time.monotonic() - said > 10:
-                said = time.monotonic()
-                log(f"{self.deployment} not steady yet: {'; '.join(seen['problems'])}")
-            if time.monotonic() > deadline:
-                raise NotSteady(f"{self.deployment} not steady after {timeout_s:.0f} s: {seen}; pod logs in "
-                                f"{self.platform.log_path(self.pods[0]).parent}", seen["problems"])
-            time.sleep(0.25)
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
+                                 lambda seen: f"status {seen['pods']}; pod logs in {self.platform.log_path(self.pods[0]).parent}")
 
     def _hosts(self, start: int = 0) -> str:
         hosts = self.hosts[start:] + self.hosts[:start]

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from datetime import datetime, timezone
 from html import escape
@@ -18,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from chaos.checkers import FAIL_VERDICT, PASS, UNKNOWN
 from chaos.errors import InvalidConfig
-from chaos.results import RESULT_FILE, load_results, result_dir
+from chaos.results import RESULT_FILE, atomic_write_text, load_results, result_dir
 
 from ._charts import timeline_svg, trend_svg
 from ._data import (
@@ -165,25 +164,8 @@ def write_report(
     text = render_report(report_dir, history=history, max_buckets=max_buckets, workers=workers)
     target = Path(out) if out is not None else Path(report_dir) / REPORT_FILE
     target.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(target, text)
+    atomic_write_text(target, text)
     return target
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # ---------------------------------------------------------------------------------------- HTML
