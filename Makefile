@@ -7,11 +7,11 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
-	maven iptables iproute2 util-linux python3-venv chromium
+	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium
 REPORT_DIR ?= reports/latest
-SELECT ?= postgres zookeeper
+SELECT ?= postgres zookeeper kafka redis
 
-.PHONY: install deb run test unit bench bench-report report heal doctor clean
+.PHONY: install deb run test unit bench bench-bringup bench-report report heal doctor clean
 
 install: deb $(BIN)/.installed
 
@@ -45,6 +45,9 @@ unit: install
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_harness.py
+
+bench-bringup: install
+	$(BIN)/python tests/benchmarks/bench_bringup.py
 
 bench-report: install
 	$(BIN)/python tests/benchmarks/bench_report.py

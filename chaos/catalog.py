@@ -98,7 +98,22 @@ KAFKA = (
              "hold the leader and one follower down (two of three brokers): with min.insync.replicas 2 "
              "writes must be refused, then the cluster recovers with nothing acknowledged lost", hold_s=15.0),
 )
-SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA
+REDIS = (
+    Scenario("redis", "master-kill", "kill", "master",
+             "SIGKILL a master; its replica (in another zone) is promoted after cluster-node-timeout",
+             hold_s=30.0),
+    Scenario("redis", "replica-kill", "kill", "replica",
+             "SIGKILL a replica; its master keeps serving (WAIT 1 cannot be confirmed meanwhile)", hold_s=10.0),
+    Scenario("redis", "master-node-drain", "drain", "master",
+             "cordon a master's node and stop its pods gracefully (a master and another's replica)",
+             hold_s=20.0),
+    Scenario("redis", "master-zone-partition", "partition", "master",
+             "cut a master's zone off from the other zones; clients still reach it", hold_s=25.0,
+             params={"cut_clients": False}),
+    Scenario("redis", "master-node-crash", "crash", "master",
+             "kill every process on a master's node hard and take its link down", hold_s=25.0),
+)
+SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA + REDIS
 
 
 def scenario(key: str) -> Scenario:

@@ -57,6 +57,9 @@ class WriteLoss:
     unexpected_writes: int
     indeterminate_writes: int
     verified: bool
+    # Writes whose acknowledgement also confirmed a copy on a replica (e.g. Redis WAIT 1).
+    replicated_writes: int = 0
+    lost_replicated_writes: int = 0
 
 
 @dataclass(frozen=True)
@@ -197,11 +200,13 @@ def write_loss(events: Iterable[Event], present: Sequence[Any] | None) -> WriteL
     """Compare acknowledged writes with the verification read (`present`, None if it failed)."""
     evs = list(events)
     acked = {e.value for e in evs if e.kind == OK and e.op == "write"}
+    replicated = {e.value for e in evs if e.kind == OK and e.op == "write" and e.extra.get("replicated")}
     # Completions are included so a history whose invoke was lost is not flagged as corruption.
     written = {e.value for e in evs if e.op == "write" and e.kind in (INVOKE, *_COMPLETIONS)}
     indeterminate = sum(1 for e in evs if e.kind == INFO and e.op == "write")
     if present is None:
-        return WriteLoss(len(acked), 0, [], 0, [], 0, indeterminate, verified=False)
+        return WriteLoss(len(acked), 0, [], 0, [], 0, indeterminate, verified=False,
+                         replicated_writes=len(replicated))
     counts = Counter(present)
     lost = _sorted_values(acked - set(counts))
     duplicates = _sorted_values(v for v, n in counts.items() if n > 1)
@@ -215,30 +220,38 @@ def write_loss(events: Iterable[Event], present: Sequence[Any] | None) -> WriteL
         unexpected_writes=len(unexpected),
         indeterminate_writes=indeterminate,
         verified=True,
+        replicated_writes=len(replicated),
+        lost_replicated_writes=len(replicated - set(counts)),
     )
 
 
 def split_brain(events: Iterable[Event]) -> SplitBrain:
     """Detect two nodes acknowledging writes in overlapping windows (first to last ack each).
 
+    Sharded systems (Redis Cluster) tag each acknowledgement with its shard (extra["shard"]):
+    only nodes of the same shard are compared, since different shards have different primaries.
     A node that acknowledges again after a later failback spans the other node's window too,
     so experiments that fail back within one run will be reported as split brain.
     """
-    nodes: dict[str, tuple[float, float]] = {}
+    windows: dict[tuple[Any, str], tuple[float, float]] = {}
     for e in sorted(events, key=lambda e: e.t):
         if e.kind != OK or e.op != "write" or e.node is None:
             continue
-        first, _ = nodes.get(e.node, (e.t, e.t))
-        nodes[e.node] = (first, e.t)
+        key = (e.extra.get("shard"), e.node)
+        first, _ = windows.get(key, (e.t, e.t))
+        windows[key] = (first, e.t)
     overlaps: list[tuple[str, str, float, float]] = []
-    names = sorted(nodes)
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            start = max(nodes[a][0], nodes[b][0])
-            end = min(nodes[a][1], nodes[b][1])
+    keys = sorted(windows, key=lambda k: (str(k[0]), k[1]))
+    for i, (shard_a, a) in enumerate(keys):
+        for shard_b, b in keys[i + 1:]:
+            if shard_a != shard_b:
+                continue
+            start = max(windows[(shard_a, a)][0], windows[(shard_b, b)][0])
+            end = min(windows[(shard_a, a)][1], windows[(shard_b, b)][1])
             # Touching windows (end == start) are one ack handed over, not two primaries.
             if start < end:
                 overlaps.append((a, b, start, end))
+    nodes = {node if shard is None else f"{node} ({shard})": w for (shard, node), w in windows.items()}
     return SplitBrain(detected=bool(overlaps), nodes=nodes, overlaps=overlaps)
 
 
@@ -364,6 +377,10 @@ def judge(
                     f"lost writes {loss.lost_writes} of {loss.acked_writes} acknowledged "
                     f"> max_lost_writes {slo.max_lost_writes} (first ids: {ids})"
                 )
+            if (slo.max_lost_replicated_writes is not None
+                    and loss.lost_replicated_writes > slo.max_lost_replicated_writes):
+                fail(f"lost replicated writes {loss.lost_replicated_writes} of {loss.replicated_writes} "
+                     f"confirmed on a replica > max_lost_replicated_writes {slo.max_lost_replicated_writes}")
             if slo.max_duplicate_writes is not None and loss.duplicate_writes > slo.max_duplicate_writes:
                 ids = ", ".join(map(str, loss.duplicate_ids[:10]))
                 fail(
@@ -408,6 +425,8 @@ def judge(
         # An unverified read proves nothing: None, not a reassuring 0, in the trend data.
         "lost_writes": loss.lost_writes if loss and loss.verified else None,
         "duplicate_writes": loss.duplicate_writes if loss and loss.verified else None,
+        "replicated_writes": loss.replicated_writes if loss else None,
+        "lost_replicated_writes": loss.lost_replicated_writes if loss and loss.verified else None,
         "unexpected_writes": loss.unexpected_writes if loss and loss.verified else None,
         "indeterminate_writes": loss.indeterminate_writes if loss else None,
         "lost_ids": loss.lost_ids if loss else [],

@@ -12,7 +12,8 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable
+from contextlib import nullcontext
+from typing import Any, Callable, ContextManager
 
 from . import checkers
 from .catalog import Scenario
@@ -63,10 +64,16 @@ def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> b
     return checkers.recovery_s(timeline.events, since_s, timeline.now(), settle_s) is not None
 
 
+def _no_progress(label: str) -> ContextManager:
+    return nullcontext()
+
+
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
                  run_id: str, settings: RunSettings = RunSettings(),
-                 log: Callable[[str], None] = lambda m: None) -> Outcome:
-    """Run one experiment end to end and write its results document."""
+                 log: Callable[[str], None] = lambda m: None,
+                 progress: Callable[[str], ContextManager] = _no_progress) -> Outcome:
+    """Run one experiment end to end and write its results document. `progress(label)` wraps
+    each long step (e.g. chaos.progress.Progress, to show it live)."""
     phases: dict[str, float] = {}
     wall_start = datetime.now(timezone.utc)
     t_start = time.monotonic()
@@ -76,8 +83,10 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
 
     # 1. Steady before anything.
     t0 = time.monotonic()
-    log(f"{scenario.key}: waiting for {component.deployment} to be steady")
-    component.wait_steady(settings.steady_timeout_s, log=log)
+    with progress(f"{scenario.key}: waiting for {component.deployment} to be steady"):
+        # A component may restore its designed topology first (e.g. Redis masters back to one
+        # per zone after an earlier failover); never during the experiment itself.
+        getattr(component, "prepare", component.wait_steady)(settings.steady_timeout_s, log=log)
     phase("steady_wait", t0)
 
     timeline = Timeline()
@@ -94,8 +103,10 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         t0 = time.monotonic()
         probe.start()
         timeline.record(PHASE, "harness", "warmup")
-        if not poll_until(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
-                     settings.steady_timeout_s):
+        with progress(f"{scenario.key}: warm-up"):
+            warmed = poll_until(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
+                                settings.steady_timeout_s)
+        if not warmed:
             raise HarnessError(f"{scenario.key}: the probe did not succeed steadily for {settings.warmup_s} s "
                                f"before injection: {checkers.probe_stats(timeline.events)}")
         phase("warmup", t0)
@@ -113,11 +124,12 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
             injected_s = fault.injected_s
             log(f"{scenario.key}: injected {fault.describe()}; proven={fault.proven}")
             t0 = time.monotonic()
-            if scenario.fault == "kill":
-                # Hold until failover: sustained success again, at most hold_s.
-                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
-            else:
-                time.sleep(scenario.hold_s)
+            with progress(f"{scenario.key}: fault hold"):
+                if scenario.fault == "kill":
+                    # Hold until failover: sustained success again, at most hold_s.
+                    poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
+                else:
+                    time.sleep(scenario.hold_s)
             phase("fault_hold", t0)
             t0 = time.monotonic()
         phase("heal", t0)
@@ -127,22 +139,23 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         # 7. Observe until steady again: the probe succeeds for settle_s and the component is
         # back to its steady shape (all replicas, one primary), or the recovery timeout.
         t0 = time.monotonic()
-        recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
-        deadline = time.monotonic() + recovery_timeout_s
-        recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
-        not_steady = None if recovered else "the probe never succeeded steadily after heal"
-        if recovered:
-            try:
-                component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
-                # Keep observing after steadiness until operations have kept succeeding for
-                # settle_s (a rejoin can disturb clients), up to the recovery deadline.
-                steady_at = timeline.now()
-                poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s),
-                           max(slo.settle_s + 5, deadline - time.monotonic()))
-            except NotSteady as exc:
-                recovered = False
-                not_steady = "; ".join(exc.problems)
-                log(f"{scenario.key}: not steady after heal: {exc}")
+        with progress(f"{scenario.key}: recovery"):
+            recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
+            deadline = time.monotonic() + recovery_timeout_s
+            recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
+            not_steady = None if recovered else "the probe never succeeded steadily after heal"
+            if recovered:
+                try:
+                    component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
+                    # Keep observing after steadiness until operations have kept succeeding for
+                    # settle_s (a rejoin can disturb clients), up to the recovery deadline.
+                    steady_at = timeline.now()
+                    poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s),
+                               max(slo.settle_s + 5, deadline - time.monotonic()))
+                except NotSteady as exc:
+                    recovered = False
+                    not_steady = "; ".join(exc.problems)
+                    log(f"{scenario.key}: not steady after heal: {exc}")
         phase("recovery", t0)
     except BaseException as exc:
         error = exc

@@ -3,7 +3,8 @@ record every operation on the timeline as invoke + ok/fail/info. A probe never r
 its thread; it records.
 
 A component supplies a Client per worker. `Client.write(value)` returns the node that
-acknowledged the write, raises DefiniteFailure when the write certainly did not happen, and
+acknowledged the write (or a tuple (node, extra) with facts about the acknowledgement, e.g.
+{"replicated": True}, kept on the event), raises DefiniteFailure when the write certainly did not happen, and
 anything else it raises is recorded as indeterminate (info). `Client.abort()` is called from the
 watchdog when an operation overruns its deadline; it must make the blocked call return.
 """
@@ -65,9 +66,11 @@ class _Worker:
             with self.lock:
                 self.deadline = started + p.op_timeout_s
                 self.aborted = False
-            kind, node, error = OK, None, None
+            kind, node, error, extra = OK, None, None, {}
             try:
                 node = self.client.write(value)
+                if isinstance(node, tuple):  # (node, facts about the acknowledgement)
+                    node, extra = node
             except DefiniteFailure as exc:
                 kind, error = FAIL, _short(exc.__cause__ or exc)
             except BaseException as exc:  # a probe records; it never crashes the test
@@ -80,7 +83,7 @@ class _Worker:
                     error = f"deadline {p.op_timeout_s:.1f} s passed ({error})"
             t1 = p.timeline.now()
             p.timeline.record(kind, self.name, "write", value=value, node=node, error=error,
-                              latency_s=round(t1 - t0, 6))
+                              latency_s=round(t1 - t0, 6), extra=extra or {})
         try:
             self.client.close()
         except Exception:

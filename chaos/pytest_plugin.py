@@ -37,6 +37,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-subnet", default=None, help="subnet of the local platform's bridge (default 10.213.0.0/24)")
     group.addoption("--chaos-report", default=None, metavar="FILE",
                     help="at the end of the session, write the HTML report of the results to FILE")
+    group.addoption("--chaos-instance", default="",
+                    help="another local-platform instance (0-3 letters: its own namespaces and bridge), "
+                         "to run beside the default one; give it its own --chaos-subnet and --chaos-state-dir")
     group.addoption("--chaos-state-dir", default=None, help="ledger and run data (default /var/lib/chaos-harness)")
 
 
@@ -116,6 +119,8 @@ def chaos_platform(pytestconfig: pytest.Config, chaos_state):
     kwargs: dict[str, Any] = {"run_id": chaos_state["run_id"], "log": _log}
     if pytestconfig.getoption("chaos_subnet"):
         kwargs["subnet"] = pytestconfig.getoption("chaos_subnet")
+    if pytestconfig.getoption("chaos_instance"):
+        kwargs["instance"] = pytestconfig.getoption("chaos_instance")
     if pytestconfig.getoption("chaos_state_dir"):
         kwargs["state_dir"] = Path(pytestconfig.getoption("chaos_state_dir"))
     platform = get_platform(pytestconfig.getoption("chaos_platform"), **kwargs)
@@ -140,8 +145,10 @@ class Deployments:
 
             cls = get_component(component)
             deployment = cls(self.platform, **variant)
-            _log(f"deploying {component} {variant or ''}".rstrip())
-            deployment.deploy()
+            from .progress import Progress
+
+            with Progress(f"bring-up of {component} {variant or ''}".rstrip()):
+                deployment.deploy()
             self._deployed[key] = deployment
         return self._deployed[key]
 
@@ -171,8 +178,11 @@ def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform
         component = chaos_deployments.get(scenario.component, **scenario.deployment)
         slo = book.for_experiment(scenario.component, scenario.name)
         _log(f"{scenario.key}: seed {chaos_state['seed']}, SLO {slo.to_dict()}")
+        from .progress import Progress
+
         outcome = run_scenario(chaos_platform, component, scenario, slo, seed=chaos_state["seed"],
-                               report_dir=chaos_state["report_dir"], run_id=chaos_state["run_id"], log=_log)
+                               report_dir=chaos_state["report_dir"], run_id=chaos_state["run_id"], log=_log,
+                               progress=Progress)
         for name, value in junit_properties(outcome.result):
             record_property(name, value)
         request.config.stash[_RESULTS].append(outcome.result)

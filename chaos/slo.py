@@ -14,7 +14,8 @@ File format (schema 1); every level below is optional, later levels override ear
           standby-kill:
 
 SLO fields: max_unavailability_s, max_recovery_s (seconds >= 0 or null = not bounded),
-max_lost_writes, max_duplicate_writes, max_sessions_lost (integers >= 0 or null), allow_split_brain,
+max_lost_writes, max_lost_replicated_writes, max_duplicate_writes, max_sessions_lost (integers >= 0
+or null), allow_split_brain,
 expect_writes_refused, recover_during_fault (true/false), settle_s (seconds > 0).
 Merge order: SLO dataclass defaults < file defaults < component defaults < experiment entry.
 """
@@ -55,6 +56,8 @@ class SLO:
     max_unavailability_s: float | None = 30
     max_recovery_s: float | None = 30
     max_lost_writes: int | None = 0
+    # Writes acknowledged AND confirmed on a replica (Redis WAIT); None = unbounded.
+    max_lost_replicated_writes: int | None = None
     max_duplicate_writes: int | None = 0
     allow_split_brain: bool = False
     # How long operations must keep succeeding before the system counts as recovered.
@@ -81,7 +84,7 @@ class SLO:
 
 SLO_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(SLO))
 _SECONDS = {"max_unavailability_s", "max_recovery_s"}
-_COUNTS = {"max_lost_writes", "max_duplicate_writes", "max_sessions_lost"}
+_COUNTS = {"max_lost_writes", "max_duplicate_writes", "max_sessions_lost", "max_lost_replicated_writes"}
 _FLAGS = {"allow_split_brain", "expect_writes_refused", "recover_during_fault"}
 
 

@@ -4,7 +4,7 @@ from .base import Component, Target
 
 __all__ = ["Component", "Target", "get_component", "prerequisites", "COMPONENTS"]
 
-COMPONENTS = ("postgres", "zookeeper", "kafka")
+COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
 
 
 def get_component(name: str):
@@ -22,6 +22,10 @@ def get_component(name: str):
         from .kafka import KafkaCluster
 
         return KafkaCluster
+    if name == "redis":
+        from .redis import RedisCluster
+
+        return RedisCluster
     raise InvalidConfig(f"unknown component {name!r}", field="component",
                         fix=f"choose one of: {', '.join(COMPONENTS)}")
 

@@ -37,7 +37,8 @@ def test_component_selector_selects_its_positive_experiments():
 def test_fault_selector():
     assert keys(select(["kill"])) == ["postgres/primary-kill", "postgres/standby-kill",
                                       "zookeeper/leader-kill", "zookeeper/follower-kill",
-                                      "kafka/leader-kill", "kafka/follower-kill"]
+                                      "kafka/leader-kill", "kafka/follower-kill",
+                                      "redis/master-kill", "redis/replica-kill"]
     assert {s.fault for s in select(["drain"])} == {"drain"}
 
 
@@ -76,7 +77,8 @@ def test_overlapping_selectors_give_no_duplicates_and_keep_first_order():
     assert chosen[0] == "postgres/primary-kill"
     assert chosen[1] == "postgres/standby-kill"
     assert set(chosen) == set(POSTGRES_POSITIVE) | {"zookeeper/leader-kill", "zookeeper/follower-kill",
-                                                    "kafka/leader-kill", "kafka/follower-kill"}
+                                                    "kafka/leader-kill", "kafka/follower-kill",
+                                                    "redis/master-kill", "redis/replica-kill"}
 
 
 @pytest.mark.parametrize("selector", ["mysql", "postgres/nope", "nope/kill", "primary", "/", "kil"])

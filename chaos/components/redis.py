@@ -1,0 +1,406 @@
+"""Redis Cluster: six redis-server processes from Debian's package, three masters and three
+replicas, one master per zone and each master's replica in the next zone; failure detection
+tuned for tests (cluster-node-timeout 3000, cluster-replica-validity-factor 0).
+
+The probe writes keys spread over all three masters (one hash tag per client), and after every
+SET asks WAIT 1
+on the same connection: a write is acknowledged when the master answers OK, and counted as
+replicated when a replica confirmed it too. Redis Cluster replicates asynchronously and can lose
+acknowledged writes by design (its specification says so); the SLOs bound the replicated count.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import pwd
+import subprocess
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from ..errors import MissingPrerequisite, NotSteady
+from ..platforms.base import PodSpec
+from ..probe import DefiniteFailure, Probe
+from ..timeline import Timeline
+from .base import Target, one_node_per_zone, wait_until_steady
+
+__all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
+
+REDIS_SERVER = "/usr/bin/redis-server"
+REDIS_CLI = "/usr/bin/redis-cli"
+MASTER_PORT, REPLICA_PORT = 7000, 7001
+HASH_SLOTS = 16384
+
+
+def prerequisites() -> list[str]:
+    missing = []
+    for binary in (REDIS_SERVER, REDIS_CLI):
+        if not os.access(binary, os.X_OK):
+            missing.append(f"{binary} not found (fix: apt-get install redis-server)")
+    try:
+        pwd.getpwnam("redis")
+    except KeyError:
+        missing.append("user redis does not exist (fix: apt-get install redis-server)")
+    if importlib.util.find_spec("redis") is None:
+        missing.append("python module redis missing (fix: pip install redis, or `make install`)")
+    return missing
+
+
+def parse_cluster_nodes(text: str) -> list[dict[str, Any]]:
+    """Parse CLUSTER NODES: one dict per node with id, address ("ip:port"), role ("master" or
+    "replica"), master_id (for replicas), failed (fail or fail? flag), connected (link state),
+    myself, and the slots it serves as (start, end) ranges."""
+    nodes = []
+    for line in text.strip().splitlines():
+        parts = line.split()
+        if len(parts) < 8:
+            raise ValueError(f"not a CLUSTER NODES line: {line!r}")
+        node_id, addr, flags, master, _ping, _pong, epoch, link = parts[:8]
+        flag_set = set(flags.split(","))
+        slots = []
+        for item in parts[8:]:
+            if item.startswith("["):  # a slot being migrated or imported
+                continue
+            start, _, end = item.partition("-")
+            slots.append((int(start), int(end or start)))
+        nodes.append({
+            "id": node_id, "address": addr.split("@")[0], "myself": "myself" in flag_set,
+            "role": "master" if "master" in flag_set else ("replica" if "slave" in flag_set else "unknown"),
+            "master_id": None if master == "-" else master, "failed": bool(flag_set & {"fail", "fail?"}),
+            "connected": link == "connected", "config_epoch": int(epoch), "slots": slots,
+        })
+    return nodes
+
+
+@dataclass(frozen=True)
+class Settings:
+    cluster_node_timeout_ms: int = 3000
+    cluster_replica_validity_factor: int = 0
+    cluster_require_full_coverage: bool = False  # other masters' slots stay writable
+    appendonly: bool = True
+    appendfsync: str = "everysec"
+    wait_replicas_timeout_ms: int = 200
+
+    def predicted_failover_s(self) -> float:
+        # A master is marked failing after node-timeout, then its replica is elected within a
+        # second or two.
+        return self.cluster_node_timeout_ms / 1000 + 1.5
+
+
+def _slot(key: str) -> int:
+    from redis.crc import key_slot
+
+    return key_slot(key.encode())
+
+
+class RedisClient:
+    """One probe worker: a cluster-aware client; each write is SET + WAIT 1 on one connection."""
+
+    def __init__(self, startup: list[tuple[str, int]], experiment: str, tags: list[str], settings: Settings,
+                 names: dict[str, str]):
+        from redis.backoff import ExponentialBackoff
+        from redis.cluster import ClusterNode, RedisCluster
+        from redis.retry import Retry
+
+        self.experiment = experiment
+        self.tags = tags
+        self.settings = settings
+        self.names = names
+        self.cluster = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in startup],
+                                    socket_timeout=1.0, socket_connect_timeout=1.0,
+                                    retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
+
+    def key(self, value: int) -> str:
+        return f"{{{self.tags[value % len(self.tags)]}}}:{self.experiment}:{value}"
+
+    def write(self, value: int):
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import RedisError, ResponseError, TimeoutError as RedisTimeoutError
+
+        key = self.key(value)
+        try:
+            node = self.cluster.get_node_from_key(key)
+        except RedisError as exc:
+            self._refresh()
+            raise DefiniteFailure(str(exc)) from exc
+        pipe = node.redis_connection.pipeline(transaction=False)
+        pipe.set(key, value)
+        pipe.execute_command("WAIT", 1, self.settings.wait_replicas_timeout_ms)
+        try:
+            set_ok, replicas = pipe.execute(raise_on_error=False)
+        except (RedisConnectionError, RedisTimeoutError):
+            self._refresh()
+            raise  # the SET may have been applied: indeterminate
+        if isinstance(set_ok, ResponseError):
+            self._refresh()
+            # MOVED / CLUSTERDOWN / READONLY: the server refused the write.
+            raise DefiniteFailure(str(set_ok))
+        if isinstance(set_ok, Exception):
+            self._refresh()
+            raise set_ok
+        replicated = isinstance(replicas, int) and replicas >= 1
+        return (self.names.get(f"{node.host}:{node.port}", node.name),
+                {"replicated": replicated, "shard": self.tags[value % len(self.tags)]})
+
+    def _refresh(self) -> None:
+        """Reload the slot map, asking the next seed first: redis-py takes the first complete
+        view it gets, and a master cut off from the cluster still claims its slots, so asking
+        it again and again would keep the client on it until the partition heals."""
+        manager = self.cluster.nodes_manager
+        try:
+            seeds = list(manager.startup_nodes.items())
+            manager.startup_nodes = dict(seeds[1:] + seeds[:1])
+            manager.initialize()
+        except Exception:
+            pass
+
+    def abort(self) -> None:
+        """Nothing to cut: socket timeouts (1 s) bound every call."""
+
+    def close(self) -> None:
+        try:
+            self.cluster.close()
+        except Exception:
+            pass
+
+
+class RedisCluster:
+    """Three masters and three replicas on the local platform; master i on zone i's node, its
+    replica on the next zone's node."""
+
+    name = "redis"
+
+    def __init__(self, platform, *, name: str = "redis", settings: Settings | None = None, probe_workers: int = 3):
+        self.platform = platform
+        self.deployment = name
+        self.settings = settings or Settings()
+        self.probe_workers = probe_workers
+        self.nodes = one_node_per_zone(platform, "Redis Cluster")
+        self.masters = [f"{name}-m{i}" for i in range(3)]
+        self.replicas = [f"{name}-r{i}" for i in range(3)]  # replica of master i, in zone i+1
+        self.pods = self.masters + self.replicas
+        self.address = {**{m: f"{self.nodes[i].ip}:{MASTER_PORT}" for i, m in enumerate(self.masters)},
+                        **{r: f"{self.nodes[(i + 1) % 3].ip}:{REPLICA_PORT}" for i, r in enumerate(self.replicas)}}
+        self.pod_of = {addr: pod for pod, addr in self.address.items()}
+        self.tags: list[str] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def _node_of(self, pod: str):
+        i = int(pod[-1])
+        return self.nodes[i] if pod in self.masters else self.nodes[(i + 1) % 3]
+
+    def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        missing = prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="redis")
+        user = pwd.getpwnam("redis")
+        s = self.settings
+        for pod in self.pods:
+            node = self._node_of(pod)
+            port = MASTER_PORT if pod in self.masters else REPLICA_PORT
+            pod_dir = self.platform.path(self.deployment, pod)
+            (pod_dir / "redis.conf").write_text("\n".join([
+                f"port {port}", f"bind {node.ip}", "protected-mode no", "daemonize no",
+                f"dir {pod_dir}", "cluster-enabled yes", f"cluster-config-file {pod_dir}/nodes.conf",
+                f"cluster-node-timeout {s.cluster_node_timeout_ms}",
+                f"cluster-replica-validity-factor {s.cluster_replica_validity_factor}",
+                f"cluster-require-full-coverage {'yes' if s.cluster_require_full_coverage else 'no'}",
+                f"cluster-announce-ip {node.ip}", f"appendonly {'yes' if s.appendonly else 'no'}",
+                f"appendfsync {s.appendfsync}", 'save ""', "logfile \"\"", ""]))
+            for entry in pod_dir.iterdir():
+                os.chown(entry, user.pw_uid, user.pw_gid)
+            os.chown(pod_dir, user.pw_uid, user.pw_gid)
+            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="redis",
+                                            argv=(REDIS_SERVER, str(pod_dir / "redis.conf")), port=port,
+                                            termination_grace_s=10.0))
+        self._create_cluster(timeout_s)
+        seen = self.wait_steady(timeout_s)
+        self.tags = self._tags_per_master()
+        return seen
+
+    def _cli(self, *args: str, timeout: float = 30.0) -> str:
+        proc = subprocess.run([REDIS_CLI, *args], capture_output=True, text=True, timeout=timeout)
+        if proc.returncode != 0:
+            raise NotSteady(f"redis-cli {' '.join(args)} failed: {(proc.stdout + proc.stderr)[-500:]}",
+                            ["cluster not created"])
+        return proc.stdout
+
+    def _wait_ping(self, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        for pod, addr in self.address.items():
+            host, port = addr.split(":")
+            while subprocess.run([REDIS_CLI, "-h", host, "-p", port, "ping"], capture_output=True,
+                                 text=True).stdout.strip() != "PONG":
+                if time.monotonic() > deadline:
+                    raise NotSteady(f"{pod} does not answer PING", [f"{pod} down"])
+                time.sleep(0.1)
+
+    def _create_cluster(self, timeout_s: float) -> None:
+        self._wait_ping(timeout_s)
+        masters = [self.address[m] for m in self.masters]
+        self._cli("--cluster", "create", *masters, "--cluster-yes")
+        ids = {}
+        for m in self.masters:
+            host, port = self.address[m].split(":")
+            ids[m] = self._cli("-h", host, "-p", port, "cluster", "myid").strip()
+        for i, r in enumerate(self.replicas):
+            self._cli("--cluster", "add-node", self.address[r], masters[i], "--cluster-slave",
+                      "--cluster-master-id", ids[self.masters[i]])
+
+    def remove(self) -> None:
+        for pod in self.pods:
+            self.platform.remove_pod(pod)
+
+    # --- roles and steadiness -------------------------------------------------------------------
+
+    def cluster_nodes(self) -> list[dict[str, Any]] | None:
+        """CLUSTER NODES as seen by the first server that answers."""
+        for addr in self.address.values():
+            host, port = addr.split(":")
+            proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "nodes"],
+                                  capture_output=True, text=True, timeout=5)
+            if proc.returncode == 0 and proc.stdout.strip() and "ERR" not in proc.stdout[:5]:
+                return parse_cluster_nodes(proc.stdout)
+        return None
+
+    def targets(self) -> list[Target]:
+        view = self.cluster_nodes() or []
+        roles = {self.pod_of.get(n["address"]): n["role"] for n in view if not n["failed"]}
+        out = []
+        for pod in self.pods:
+            node = self._node_of(pod)
+            out.append(Target(pod=pod, node=node.name, zone=node.zone, role=roles.get(pod, "unknown")))
+        return out
+
+    def _zone_of_address(self, address: str) -> str | None:
+        pod = self.pod_of.get(address)
+        return self._node_of(pod).zone if pod else None
+
+    def _restore_topology(self, view: list[dict[str, Any]]) -> str | None:
+        """After a failover a master's replica, in the next zone, serves its slots; when the
+        old master is back as a replica, two masters share a zone and losing that zone loses the
+        majority of masters (no failover at all). Fail back, as an operator rebalancing the
+        cluster would: CLUSTER FAILOVER on the designated master that is now a replica."""
+        masters = [n for n in view if n["role"] == "master" and n["slots"] and not n["failed"]]
+        zones = [self._zone_of_address(m["address"]) for m in masters]
+        if len(set(zones)) == len(zones):
+            return None
+        for pod in self.masters:
+            entry = next((n for n in view if n["address"] == self.address[pod]), None)
+            if entry and entry["role"] == "replica" and not entry["failed"] and self._replica_online(
+                    next((m["address"] for m in view if m["id"] == entry["master_id"]), "")):
+                host, port = self.address[pod].split(":")
+                subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "failover"],
+                               capture_output=True, text=True, timeout=5)
+                return f"failing back to {pod}"
+        return "two masters share a zone"
+
+    def steady(self, restore_topology: bool = False) -> tuple[bool, dict[str, Any]]:
+        view = self.cluster_nodes()
+        if view is None:
+            return False, {"problems": ["no server answers CLUSTER NODES"]}
+        problems = []
+        masters = [n for n in view if n["role"] == "master" and n["slots"] and not n["failed"]]
+        covered = sum(end - start + 1 for n in masters for start, end in n["slots"])
+        if covered != HASH_SLOTS:
+            problems.append(f"{covered} of {HASH_SLOTS} slots served by healthy masters")
+        for m in masters:
+            replicas = [n for n in view if n["master_id"] == m["id"] and not n["failed"] and n["connected"]]
+            if not replicas:
+                problems.append(f"master {self.pod_of.get(m['address'], m['address'])} has no connected replica")
+            elif all(self._node_of(self.pod_of.get(r["address"], "x-0")).zone ==
+                     self._node_of(self.pod_of.get(m["address"], "x-0")).zone for r in replicas
+                     if r["address"] in self.pod_of and m["address"] in self.pod_of):
+                problems.append(f"master {self.pod_of.get(m['address'])} has its replicas in its own zone")
+        for m in masters:
+            if not self._replica_online(m["address"]):
+                problems.append(f"master {self.pod_of.get(m['address'], m['address'])} has no replica online "
+                                "(INFO replication)")
+        failed = [self.pod_of.get(n["address"], n["address"]) for n in view if n["failed"]]
+        if failed:
+            problems.append(f"failed: {', '.join(failed)}")
+        if restore_topology and not problems:
+            moved = self._restore_topology(view)
+            if moved:
+                problems.append(moved)
+        return not problems, {"nodes": view, "problems": problems}
+
+    def _replica_online(self, address: str) -> bool:
+        """A replica has finished its sync and streams from this master (WAIT can succeed)."""
+        if ":" not in address:
+            return False
+        host, port = address.split(":")
+        proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "info", "replication"],
+                              capture_output=True, text=True, timeout=5)
+        return any(line.startswith("slave") and "state=online" in line for line in proc.stdout.splitlines())
+
+    def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Before an experiment: steady, and back to the designed topology (one master per zone),
+        failing back where an earlier experiment moved a master. Never during an experiment."""
+        return wait_until_steady(lambda: self.steady(restore_topology=True), self.deployment, timeout_s, log,
+                                 lambda seen: f"pod logs in {self.platform.log_path(self.pods[0]).parent}",
+                                 poll_s=0.5)
+
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
+                                 lambda seen: f"pod logs in {self.platform.log_path(self.pods[0]).parent}",
+                                 poll_s=0.5)
+
+    def _tags_per_master(self) -> list[str]:
+        """Hash tags whose slots fall on each master, so the probe writes to all of them."""
+        view = self.cluster_nodes() or []
+        ranges = [n["slots"] for n in view if n["role"] == "master" and n["slots"]]
+        tags = []
+        for slots in ranges:
+            for i in range(10000):
+                tag = f"t{i}"
+                slot = _slot(tag)
+                if any(a <= slot <= b for a, b in slots):
+                    tags.append(tag)
+                    break
+        return tags
+
+    # --- probe and verification -------------------------------------------------------------------
+
+    def _startup(self) -> list[tuple[str, int]]:
+        return [(a.split(":")[0], int(a.split(":")[1])) for a in self.address.values()]
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        # Worker i writes only to master i's slots (its hash tag), so the worst client's
+        # unavailability is that of the slots the fault took away, not diluted by the others.
+        startup = self._startup()
+        clients = [RedisClient(startup[i:] + startup[:i], experiment, [self.tags[i % len(self.tags)]],
+                               self.settings, self.pod_of) for i in range(self.probe_workers)]
+        return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=2.5)
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        """Read every key the probe may have written for this experiment (SCAN on each master)."""
+        from redis.cluster import ClusterNode
+        from redis.cluster import RedisCluster as Client
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            try:
+                client = Client(startup_nodes=[ClusterNode(h, p) for h, p in self._startup()],
+                                socket_timeout=2.0, socket_connect_timeout=1.0)
+                try:
+                    values = []
+                    for node in client.get_primaries():
+                        conn = node.redis_connection
+                        for key in conn.scan_iter(match=f"*:{experiment}:*", count=1000):
+                            raw = conn.get(key)
+                            if raw is not None:
+                                values.append(int(raw))
+                    return values
+                finally:
+                    client.close()
+            except Exception:
+                time.sleep(0.5)
+        return None
+
+    def config(self) -> dict[str, Any]:
+        return {**asdict(self.settings), "masters": 3, "replicas_per_master": 1,
+                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+                "probe": "SET then WAIT 1 on the same connection; keys on every master"}
