@@ -350,7 +350,15 @@ class LocalPlatform:
                 self._kill_group(name, signal.SIGKILL)
         if self.ledger is not None:
             errors = []
-            for undo in reversed(self._infra):
+            # Faults still applied (a fault left unhealed by its caller): undo them too, so the
+            # ledger ends empty; each undo is idempotent and the namespaces go next anyway.
+            leftovers = [*self._partition_undos, *self._crash_undos.values(), *self._cordon_undos.values(),
+                         *self._suspend_undos.values()]
+            self._partition_undos.clear()
+            self._crash_undos.clear()
+            self._cordon_undos.clear()
+            self._suspend_undos.clear()
+            for undo in sorted(leftovers, key=lambda u: u.key, reverse=True) + list(reversed(self._infra)):
                 try:
                     self.ledger.undo(undo)
                 except Exception as exc:  # heal the rest; report at the end
