@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from chaos.slo import SLO
-from chaos.timeline import FAIL, INFO, INVOKE, OK, SESSION, Event
+from chaos.timeline import COMPLETIONS, INFO, INVOKE, OK, SESSION, Event
 
 __all__ = [
     "WriteLoss",
@@ -42,7 +42,7 @@ _SEVERITY = {PASS: 0, UNKNOWN: 1, FAIL_VERDICT: 2}
 # Lists of ids stored in results are capped so a disaster does not produce a 100 MB JSON file.
 MAX_IDS = 100
 
-_COMPLETIONS = (OK, FAIL, INFO)
+_COMPLETIONS = COMPLETIONS
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,6 @@ __all__ = ["RunSettings", "Outcome", "run_scenario"]
 class RunSettings:
     steady_timeout_s: float = 90.0
     warmup_s: float = 2.0  # the probe must succeed throughout this window before injection
-    baseline_s: float = 1.0
     recovery_timeout_s: float = 90.0
     verify_timeout_s: float = 30.0
     probe_interval_s: float = 0.05

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import TextIO
 
-__all__ = ["Progress", "progress"]
+__all__ = ["Progress"]
 
 
 class Progress:
@@ -66,5 +66,3 @@ class Progress:
         self.stream.write(f"{prefix}[chaos] {self.label}: {outcome} after {self.elapsed_s():.1f} s\n")
         self.stream.flush()
 
-
-progress = Progress

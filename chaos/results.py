@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from chaos.checkers import PASS, Verdict
 from chaos.errors import HarnessError, InvalidConfig
 from chaos.slo import SLO
-from chaos.timeline import Event, Timeline
+from chaos.timeline import Event, Timeline, to_jsonl
 
 __all__ = [
     "SCHEMA",
@@ -131,9 +131,7 @@ def write_result(
     """Write timeline.jsonl, then result.json (so a result never points at a missing timeline)."""
     out = result_dir(report_dir, result)
     out.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(events, key=lambda e: e.t)
-    lines = "".join(json.dumps(e.to_dict(), default=str, separators=(",", ":")) + "\n" for e in ordered)
-    atomic_write_text(out / result.get("timeline", "timeline.jsonl"), lines)
+    atomic_write_text(out / result.get("timeline", "timeline.jsonl"), to_jsonl(events))
     path = out / RESULT_FILE
     atomic_write_text(path, json.dumps(result, indent=2, sort_keys=False, default=str) + "\n")
     return path

@@ -7,13 +7,12 @@ Times are seconds since the timeline started (time.monotonic based), never wall 
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable, Iterator
 
-__all__ = ["Event", "Timeline", "INVOKE", "OK", "FAIL", "INFO", "NEMESIS", "PHASE", "SESSION", "load_jsonl"]
+__all__ = ["Event", "Timeline", "INVOKE", "OK", "FAIL", "INFO", "NEMESIS", "PHASE", "SESSION", "load_jsonl", "to_jsonl"]
 
 # Event kinds. A probe operation is an INVOKE followed by exactly one completion:
 # OK (it took effect and was acknowledged), FAIL (it certainly did not take effect) or
@@ -104,23 +103,10 @@ class Timeline:
         with self._lock:
             return len(self._events)
 
-    def write_jsonl(self, path: str) -> None:
-        """Write atomically: temp file in the same directory, fsync, rename."""
-        tmp = f"{path}.tmp.{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as fh:
-            for ev in self.events:
-                fh.write(json.dumps(ev.to_dict(), default=str, separators=(",", ":")))
-                fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-
-    @classmethod
-    def from_events(cls, events: Iterable[Event]) -> "Timeline":
-        tl = cls()
-        for ev in events:
-            tl.append(ev)
-        return tl
+def to_jsonl(events: Iterable[Event]) -> str:
+    """Events as JSON lines, oldest first (the timeline.jsonl format)."""
+    ordered = sorted(events, key=lambda e: e.t)
+    return "".join(json.dumps(e.to_dict(), default=str, separators=(",", ":")) + "\n" for e in ordered)
 
 
 def load_jsonl(path: str) -> tuple[Event, ...]:

@@ -407,9 +407,6 @@ class LocalPlatform:
         with self._lock:
             return self._pods[name]
 
-    def pod_ip(self, name: str) -> str:
-        return self.node(self.pod(name).node).ip
-
     def pod_running(self, name: str) -> bool:
         with self._lock:
             proc = self._procs.get(name)

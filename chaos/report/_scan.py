@@ -2,7 +2,7 @@
 
 An hour of four probe clients is ~600k lines; parsing each into an Event takes seconds, so
 timelines in the canonical form (one compact JSON object per line, "t" first, sorted by t, as
-chaos.results.write_result and Timeline.write_jsonl write them) are scanned as bytes: bucket
+chaos.results.write_result writes them with chaos.timeline.to_jsonl) are scanned as bytes: bucket
 edges by binary search on t, counts by substring counting, floats only for latencies and the
 worst client's successes. Anything else falls back to chaos.timeline.load_jsonl; tests assert
 both paths give the same answer.
