@@ -40,9 +40,8 @@ def cmd_list(args) -> int:
 
 def _validate_run(args):
     from .catalog import select
-    from .components import prerequisites
+    from .components import missing_on_local
     from .platforms import PLATFORMS
-    from .platforms.local import check_prerequisites
     from .slo import load_slo_file
 
     if args.platform not in PLATFORMS:
@@ -57,9 +56,7 @@ def _validate_run(args):
     scenarios = select(args.selector)
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")
-    missing = check_prerequisites()
-    for component in sorted({s.component for s in scenarios}):
-        missing += prerequisites(component)
+    missing = missing_on_local(s.component for s in scenarios)
     if missing:
         from .errors import MissingPrerequisite
 
@@ -143,12 +140,10 @@ def cmd_heal(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .components import COMPONENTS, prerequisites
-    from .platforms.local import check_prerequisites, docker_forward_note
+    from .components import COMPONENTS, missing_on_local
+    from .platforms.local import docker_forward_note
 
-    problems = check_prerequisites()
-    for component in COMPONENTS:
-        problems += prerequisites(component)
+    problems = missing_on_local(COMPONENTS)
     for module, pkg in (("psycopg", "psycopg[binary]"), ("yaml", "PyYAML"), ("kazoo", "kazoo")):
         if importlib.util.find_spec(module) is None:
             problems.append(f"python module {module} missing (fix: pip install {pkg}, or `make install`)")

@@ -83,9 +83,9 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
     # 1. Steady before anything.
     t0 = time.monotonic()
     with progress(f"{scenario.key}: waiting for {component.deployment} to be steady"):
-        # A component may restore its designed topology first (e.g. Redis masters back to one
-        # per zone after an earlier failover); never during the experiment itself.
-        getattr(component, "prepare", component.wait_steady)(settings.steady_timeout_s, log=log)
+        # prepare() may restore the designed topology first (e.g. Redis masters back to one per
+        # zone after an earlier failover); never during the experiment itself.
+        component.prepare(settings.steady_timeout_s, log=log)
     phase("steady_wait", t0)
 
     timeline = Timeline()

@@ -96,12 +96,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items):
         # Fail before any fault when the machine cannot run the platform.
         if config.getoption("chaos_platform") == "local":
-            from .components import prerequisites
-            from .platforms.local import check_prerequisites
+            from .components import missing_on_local
 
-            missing = check_prerequisites()
-            for component in sorted({sc.component for i in items if (sc := _scenario_of(i)) is not None}):
-                missing += prerequisites(component)
+            missing = missing_on_local(sc.component for i in items if (sc := _scenario_of(i)) is not None)
             if missing:
                 raise pytest.UsageError("chaos: missing prerequisites: " + "; ".join(missing)
                                         + " (`chaos doctor` lists them)")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, TypeVar
 
-__all__ = ["poll_until"]
+__all__ = ["poll_until", "retry_until"]
+
+T = TypeVar("T")
 
 
 def poll_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = 0.1) -> bool:
@@ -17,3 +19,16 @@ def poll_until(condition: Callable[[], bool], timeout_s: float, poll_s: float = 
             return True
         time.sleep(poll_s)
     return condition()
+
+
+def retry_until(attempt: Callable[[], T], timeout_s: float, poll_s: float = 0.5) -> T:
+    """attempt()'s result as soon as it returns without raising; on the deadline a TimeoutError
+    naming the last exception (kept as the cause)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return attempt()
+        except Exception as exc:
+            if time.monotonic() + poll_s > deadline:
+                raise TimeoutError(f"gave up after {timeout_s:.0f} s: {exc}") from exc
+        time.sleep(poll_s)

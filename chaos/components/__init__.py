@@ -2,7 +2,7 @@
 
 from .base import Component, Target
 
-__all__ = ["Component", "Target", "get_component", "prerequisites", "COMPONENTS"]
+__all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_local", "COMPONENTS"]
 
 COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
 
@@ -36,3 +36,14 @@ def prerequisites(name: str) -> list[str]:
 
     get_component(name)  # unknown names raise InvalidConfig
     return importlib.import_module(f"{__name__}.{name}").prerequisites()
+
+
+def missing_on_local(components) -> list[str]:
+    """Everything this machine lacks to run these components on the local platform, each with
+    its fix: the platform's own needs first, then each component's."""
+    from ..platforms.local import check_prerequisites
+
+    missing = check_prerequisites()
+    for component in sorted(set(components)):
+        missing += prerequisites(component)
+    return missing

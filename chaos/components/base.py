@@ -4,14 +4,17 @@ verification read and its failover settings. Components never inject faults."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+import os
+import pwd
 import time
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from ..errors import InvalidConfig, NotSteady
 from ..probe import Probe
 from ..timeline import Timeline
 
-__all__ = ["Target", "Component", "one_node_per_zone", "wait_until_steady"]
+__all__ = ["Target", "Component", "Steadiness", "chown_tree", "one_node_per_zone", "wait_until_steady"]
 
 
 @dataclass(frozen=True)
@@ -38,6 +41,7 @@ class Component(Protocol):
     def remove(self) -> None: ...
     def targets(self) -> Sequence[Target]: ...
     def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]: ...
+    def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]: ...
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe: ...
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[Any] | None: ...
     def config(self) -> dict[str, Any]: ...
@@ -72,3 +76,30 @@ def wait_until_steady(steady: Callable[[], tuple[bool, dict[str, Any]]], deploym
             raise NotSteady(f"{deployment} not steady after {timeout_s:.0f} s: {'; '.join(seen['problems'])}; "
                             f"{explain(seen)}", seen["problems"])
         time.sleep(poll_s)
+
+
+class Steadiness:
+    """wait_steady() and prepare() for a component that defines steady() -> (ok, seen) with
+    seen["problems"], and has platform, pods and deployment."""
+
+    steady_poll_s = 0.25
+
+    def explain(self, seen: dict[str, Any]) -> str:
+        """What to tell a person when steadiness times out."""
+        return f"seen {seen}; pod logs in {self.platform.log_path(self.pods[0]).parent}"
+
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log, self.explain, self.steady_poll_s)
+
+    def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Before an experiment: steady. A component whose faults can leave it steady but in
+        another shape than designed restores that shape here (never during an experiment)."""
+        return self.wait_steady(timeout_s, log)
+
+
+def chown_tree(path: Path, user: str) -> None:
+    """Give a pod's directory and everything in it to the user its processes run as."""
+    pw = pwd.getpwnam(user)
+    for root, _dirs, files in os.walk(path):
+        for entry in [root, *(os.path.join(root, f) for f in files)]:
+            os.chown(entry, pw.pw_uid, pw.pw_gid)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import base64
 import importlib.util
 import os
-import pwd
 import shutil
 import subprocess
 import tempfile
@@ -27,7 +26,8 @@ from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Target, one_node_per_zone, wait_until_steady
+from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from ..waits import retry_until
 
 __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
            "quorum_leader"]
@@ -175,10 +175,11 @@ def _tp():
     return TopicPartition(TOPIC, 0)
 
 
-class KafkaCluster:
+class KafkaCluster(Steadiness):
     """Three KRaft nodes (broker + controller) on the local platform, one per zone."""
 
     name = "kafka"
+    steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "kafka", settings: Settings | None = None, probe_workers: int = 3):
         self.platform = platform
@@ -196,7 +197,6 @@ class KafkaCluster:
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="kafka")
         libs = ensure_kafka_jars()
-        user = pwd.getpwnam(RUN_AS)
         s = self.settings
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         voters = ",".join(f"{i + 1}@{ip}:{CONTROLLER_PORT}" for i, ip in enumerate(self.hosts))
@@ -225,9 +225,7 @@ class KafkaCluster:
                 "appender.out.layout.pattern=%d{HH:mm:ss.SSS} %-5p [%c{1}] %m%n\n"
                 "logger.ctl.name=org.apache.kafka.controller\nlogger.ctl.level=INFO\n"
                 "logger.raft.name=org.apache.kafka.raft\nlogger.raft.level=INFO\n")
-            for root, _dirs, files in os.walk(pod_dir):
-                for entry in [root, *(os.path.join(root, f) for f in files)]:
-                    os.chown(entry, user.pw_uid, user.pw_gid)
+            chown_tree(pod_dir, RUN_AS)
             java = (f"{JAVA} -Xmx{s.heap_mb}m -Xms{s.heap_mb}m -XX:+UseSerialGC "
                     f"-Dlog4j2.configurationFile={pod_dir}/log4j2.properties -cp '{libs}/*'")
             # Format the storage once (idempotent), then exec the broker as the pod's PID 1.
@@ -247,21 +245,20 @@ class KafkaCluster:
                                 reconnect_backoff_ms=100, reconnect_backoff_max_ms=500)
 
     def _wait_brokers(self, timeout_s: float) -> None:
-        deadline = time.monotonic() + timeout_s
-        last: Exception | None = None
-        while time.monotonic() < deadline:
+        def three_brokers() -> None:
+            admin = self._admin()
             try:
-                admin = self._admin()
-                try:
-                    if len(admin.describe_cluster()["brokers"]) == 3:
-                        return
-                finally:
-                    admin.close()
-            except Exception as exc:
-                last = exc
-            time.sleep(0.5)
-        raise NotSteady(f"{self.deployment}: three brokers not up after {timeout_s:.0f} s ({last}); pod logs in "
-                        f"{self.platform.log_path(self.pods[0]).parent}", ["brokers not up"])
+                brokers = admin.describe_cluster()["brokers"]
+            finally:
+                admin.close()
+            if len(brokers) != 3:
+                raise RuntimeError(f"{len(brokers)} brokers registered")
+
+        try:
+            retry_until(three_brokers, timeout_s)
+        except TimeoutError as exc:
+            raise NotSteady(f"{self.deployment}: three brokers not up: {exc}; pod logs in "
+                            f"{self.platform.log_path(self.pods[0]).parent}", ["brokers not up"]) from exc
 
     def _create_topic(self, timeout_s: float = 60.0) -> None:
         """Create the probe's topic; the answer carries per-topic error codes rather than raising,
@@ -272,23 +269,23 @@ class KafkaCluster:
         topic = NewTopic(TOPIC, num_partitions=1, replication_factor=self.settings.replication_factor,
                          topic_configs={"min.insync.replicas": str(self.settings.min_insync_replicas),
                                         "unclean.leader.election.enable": "false"})
-        deadline = time.monotonic() + timeout_s
-        answer: Any = None
-        while time.monotonic() < deadline:
+
+        def create() -> None:
             admin = self._admin(10000)
             try:
                 answer = admin.create_topics([topic])
-                codes = [t.get("error_code") for t in answer.get("topics", [])] if isinstance(answer, dict) else [0]
-                if all(code in (0, 36) for code in codes):  # 36: TOPIC_ALREADY_EXISTS
-                    return
             except TopicAlreadyExistsError:
                 return
-            except Exception as exc:
-                answer = exc
             finally:
                 admin.close()
-            time.sleep(1)
-        raise NotSteady(f"{self.deployment}: could not create topic {TOPIC}: {str(answer)[:300]}", ["no topic"])
+            codes = [t.get("error_code") for t in answer.get("topics", [])] if isinstance(answer, dict) else [0]
+            if not all(code in (0, 36) for code in codes):  # 36: TOPIC_ALREADY_EXISTS
+                raise RuntimeError(str(answer)[:300])
+
+        try:
+            retry_until(create, timeout_s, poll_s=1.0)
+        except TimeoutError as exc:
+            raise NotSteady(f"{self.deployment}: could not create topic {TOPIC}: {exc}", ["no topic"]) from exc
 
     def remove(self) -> None:
         for pod in self.pods:
@@ -331,11 +328,6 @@ class KafkaCluster:
             problems.append(f"ISR {sorted(r['isr'])} is not all three replicas")
         return not problems, {"roles": r, "problems": problems}
 
-    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
-                                 lambda seen: f"seen {seen}; pod logs in {self.platform.log_path(self.pods[0]).parent}",
-                                 poll_s=0.5)
-
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         op_timeout_s = 1.0
         clients = [KafkaClient(self.bootstrap[i:] + self.bootstrap[:i], experiment, self.settings, op_timeout_s,
@@ -345,30 +337,31 @@ class KafkaCluster:
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
         from kafka import KafkaConsumer
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            consumer = None
+        def read_all() -> list[int]:
+            consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
+                                     auto_offset_reset="earliest", consumer_timeout_ms=3000,
+                                     isolation_level="read_committed")
             try:
-                consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False,
-                                         auto_offset_reset="earliest", consumer_timeout_ms=3000,
-                                         isolation_level="read_committed")
                 tp = _tp()
                 consumer.assign([tp])
                 consumer.seek_to_beginning(tp)
                 end = consumer.end_offsets([tp])[tp]
-                values = []
+                values: list[int] = []
                 key = experiment.encode()
-                while consumer.position(tp) < end and time.monotonic() < deadline:
+                deadline = time.monotonic() + timeout_s
+                while consumer.position(tp) < end:
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"read {consumer.position(tp)} of {end} records")
                     for records in consumer.poll(timeout_ms=1000).values():
                         values += [int(r.value) for r in records if r.key == key]
-                if consumer.position(tp) >= end:
-                    return values
-            except Exception:
-                time.sleep(0.5)
+                return values
             finally:
-                if consumer is not None:
-                    consumer.close()
-        return None
+                consumer.close()
+
+        try:
+            return retry_until(read_all, timeout_s)
+        except TimeoutError:
+            return None
 
     def config(self) -> dict[str, Any]:
         return {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,

@@ -13,10 +13,9 @@ import os
 import pwd
 import shutil
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import psycopg
 
@@ -24,7 +23,8 @@ from ..errors import HarnessError, MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Target, one_node_per_zone, wait_until_steady
+from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from ..waits import retry_until
 
 __all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
 
@@ -162,7 +162,7 @@ class PgClient:
                 pass
 
 
-class PostgresCluster:
+class PostgresCluster(Steadiness):
     """Three PostgreSQL + repmgr pods on the local platform, one per zone."""
 
     name = "postgres"
@@ -194,12 +194,10 @@ class PostgresCluster:
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="postgres")
-        pg = pwd.getpwnam("postgres")
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             shutil.copy(ENTRYPOINT, pod_dir / "entrypoint.sh")
-            for p in (pod_dir, pod_dir / "entrypoint.sh"):
-                os.chown(p, pg.pw_uid, pg.pw_gid)
+            chown_tree(pod_dir, "postgres")
             s = self.settings
             env = {
                 "HOME": str(pod_dir), "PG_BIN": PG_BIN, "PGDATA": str(pod_dir / "data"), "POD_DIR": str(pod_dir),
@@ -211,6 +209,8 @@ class PostgresCluster:
                 "REPMGR_RECONNECT_ATTEMPTS": str(s.reconnect_attempts),
                 "REPMGR_RECONNECT_INTERVAL": str(s.reconnect_interval),
                 "FENCE_AFTER_S": str(s.fence_after_s), "RESUME_GRACE_S": str(s.resume_grace_s),
+                "WAL_TIMEOUT_S": str(s.wal_sender_timeout_s),
+                "PRIMARY_VISIBILITY_CONSENSUS": str(s.primary_visibility_consensus).lower(),
             }
             self.platform.start_pod(PodSpec(
                 name=pod, component=self.name, node=node.name, user="postgres",
@@ -231,15 +231,11 @@ class PostgresCluster:
             conn.execute(f"CREATE INDEX IF NOT EXISTS {PROBE_TABLE}_exp ON {PROBE_TABLE} (exp)")
 
     def _connect_rw(self, timeout_s: float) -> psycopg.Connection:
-        deadline = time.monotonic() + timeout_s
-        last: Exception | None = None
-        while time.monotonic() < deadline:
-            try:
-                return psycopg.connect(conninfo(self.hosts, self.port), autocommit=True)
-            except Exception as exc:
-                last = exc
-                time.sleep(0.2)
-        raise HarnessError(f"no read-write PostgreSQL server reachable within {timeout_s:.0f} s: {last}")
+        try:
+            return retry_until(lambda: psycopg.connect(conninfo(self.hosts, self.port), autocommit=True),
+                               timeout_s, poll_s=0.2)
+        except TimeoutError as exc:
+            raise HarnessError(f"no read-write PostgreSQL server reachable: {exc}") from exc
 
     # --- roles and steadiness -----------------------------------------------------------------
 
@@ -273,6 +269,10 @@ class PostgresCluster:
             out.append(Target(pod=pod, node=node.name, zone=node.zone, role=self._node_status(node.ip)["role"]))
         return out
 
+    def explain(self, seen: dict[str, Any]) -> str:
+        return (f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
+                f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}")
+
     def steady(self) -> tuple[bool, dict[str, Any]]:
         st = self.status()
         primaries = [p for p, s in st.items() if s["role"] == "primary"]
@@ -295,11 +295,6 @@ class PostgresCluster:
                 if pod != primaries[0] and (s["role"] != "standby" or s.get("upstream") != primary_ip):
                     problems.append(f"{pod} is {s['role']} following {s.get('upstream')}")
         return (not problems), {"pods": st, "problems": problems}
-
-    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
-                                 lambda seen: (f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
-                                                 f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}"))
 
     def log_tail(self, lines: int = 8) -> str:
         out = []

@@ -23,7 +23,8 @@ from ..errors import MissingPrerequisite, NotSteady
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Target, one_node_per_zone, wait_until_steady
+from .base import Steadiness, Target, chown_tree, one_node_per_zone, wait_until_steady
+from ..waits import retry_until
 
 __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
 
@@ -165,11 +166,12 @@ class RedisClient:
             pass
 
 
-class RedisCluster:
+class RedisCluster(Steadiness):
     """Three masters and three replicas on the local platform; master i on zone i's node, its
     replica on the next zone's node."""
 
     name = "redis"
+    steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "redis", settings: Settings | None = None, probe_workers: int = 3):
         self.platform = platform
@@ -195,7 +197,6 @@ class RedisCluster:
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="redis")
-        user = pwd.getpwnam("redis")
         s = self.settings
         for pod in self.pods:
             node = self._node_of(pod)
@@ -209,9 +210,7 @@ class RedisCluster:
                 f"cluster-require-full-coverage {'yes' if s.cluster_require_full_coverage else 'no'}",
                 f"cluster-announce-ip {node.ip}", f"appendonly {'yes' if s.appendonly else 'no'}",
                 f"appendfsync {s.appendfsync}", 'save ""', "logfile \"\"", ""]))
-            for entry in pod_dir.iterdir():
-                os.chown(entry, user.pw_uid, user.pw_gid)
-            os.chown(pod_dir, user.pw_uid, user.pw_gid)
+            chown_tree(pod_dir, "redis")
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="redis",
                                             argv=(REDIS_SERVER, str(pod_dir / "redis.conf")), port=port,
                                             termination_grace_s=10.0))
@@ -340,13 +339,7 @@ class RedisCluster:
         """Before an experiment: steady, and back to the designed topology (one master per zone),
         failing back where an earlier experiment moved a master. Never during an experiment."""
         return wait_until_steady(lambda: self.steady(restore_topology=True), self.deployment, timeout_s, log,
-                                 lambda seen: f"pod logs in {self.platform.log_path(self.pods[0]).parent}",
-                                 poll_s=0.5)
-
-    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
-                                 lambda seen: f"pod logs in {self.platform.log_path(self.pods[0]).parent}",
-                                 poll_s=0.5)
+                                 self.explain, self.steady_poll_s)
 
     def _tags_per_master(self) -> list[str]:
         """Hash tags whose slots fall on each master, so the probe writes to all of them."""
@@ -380,25 +373,25 @@ class RedisCluster:
         from redis.cluster import ClusterNode
         from redis.cluster import RedisCluster as Client
 
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def read_all() -> list[int]:
+            client = Client(startup_nodes=[ClusterNode(h, p) for h, p in self._startup()],
+                            socket_timeout=2.0, socket_connect_timeout=1.0)
             try:
-                client = Client(startup_nodes=[ClusterNode(h, p) for h, p in self._startup()],
-                                socket_timeout=2.0, socket_connect_timeout=1.0)
-                try:
-                    values = []
-                    for node in client.get_primaries():
-                        conn = node.redis_connection
-                        for key in conn.scan_iter(match=f"*:{experiment}:*", count=1000):
-                            raw = conn.get(key)
-                            if raw is not None:
-                                values.append(int(raw))
-                    return values
-                finally:
-                    client.close()
-            except Exception:
-                time.sleep(0.5)
-        return None
+                values = []
+                for node in client.get_primaries():
+                    conn = node.redis_connection
+                    for key in conn.scan_iter(match=f"*:{experiment}:*", count=1000):
+                        raw = conn.get(key)
+                        if raw is not None:
+                            values.append(int(raw))
+                return values
+            finally:
+                client.close()
+
+        try:
+            return retry_until(read_all, timeout_s)
+        except TimeoutError:
+            return None
 
     def config(self) -> dict[str, Any]:
         return {**asdict(self.settings), "masters": 3, "replicas_per_master": 1,

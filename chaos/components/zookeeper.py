@@ -11,15 +11,15 @@ from __future__ import annotations
 import os
 import pwd
 import socket
-import time
 from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
-from .base import Target, one_node_per_zone, wait_until_steady
+from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from ..waits import retry_until
 
 __all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
 
@@ -172,7 +172,7 @@ class ZkClient:
         return out
 
 
-class ZooKeeperEnsemble:
+class ZooKeeperEnsemble(Steadiness):
     """Three ZooKeeper servers on the local platform, one per zone."""
 
     name = "zookeeper"
@@ -190,7 +190,6 @@ class ZooKeeperEnsemble:
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
-        zk = pwd.getpwnam("zookeeper")
         s = self.settings
         servers = "\n".join(f"server.{i + 1}={ip}:{QUORUM_PORT}:{ELECTION_PORT}" for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
@@ -203,9 +202,7 @@ class ZooKeeperEnsemble:
                 f"dataDir={data}\nclientPort={CLIENT_PORT}\nclientPortAddress={node.ip}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
                 "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
-            for root, dirs, files in os.walk(pod_dir):
-                for entry in [root, *(os.path.join(root, f) for f in files)]:
-                    os.chown(entry, zk.pw_uid, zk.pw_gid)
+            chown_tree(pod_dir, "zookeeper")
             argv = (JAVA, f"-Xmx{s.heap_mb}m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true",
                     f"-Dzookeeper.cnxTimeout={s.cnx_timeout_ms}",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true", "-cp", ":".join(ZK_JARS),
@@ -234,15 +231,14 @@ class ZooKeeperEnsemble:
         return [Target(pod=pod, node=node.name, zone=node.zone, role=st[pod].get("mode") or "unknown")
                 for pod, node in zip(self.pods, self.nodes)]
 
+    def explain(self, seen: dict[str, Any]) -> str:
+        return f"status {seen['pods']}; pod logs in {self.platform.log_path(self.pods[0]).parent}"
+
     def steady(self) -> tuple[bool, dict[str, Any]]:
         st = self.status()
         modes = sorted(s.get("mode") or "none" for s in st.values())
         problems = [] if modes == ["follower", "follower", "leader"] else [f"modes {modes}"]
         return not problems, {"pods": st, "problems": problems}
-
-    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
-        return wait_until_steady(self.steady, self.deployment, timeout_s, log,
-                                 lambda seen: f"status {seen['pods']}; pod logs in {self.platform.log_path(self.pods[0]).parent}")
 
     def _hosts(self, start: int = 0) -> str:
         hosts = self.hosts[start:] + self.hosts[:start]
@@ -255,18 +251,17 @@ class ZooKeeperEnsemble:
         return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
 
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            reader = None
+        def read_all() -> list[int]:
+            reader = ZkClient(self._hosts(), experiment, "verify", Timeline(), self.settings, 5.0)
             try:
-                reader = ZkClient(self._hosts(), experiment, "verify", Timeline(), self.settings, 5.0)
                 return reader.values()
-            except Exception:
-                time.sleep(0.5)
             finally:
-                if reader is not None:
-                    reader.close()
-        return None
+                reader.close()
+
+        try:
+            return retry_until(read_all, timeout_s)
+        except TimeoutError:
+            return None
 
     def config(self) -> dict[str, Any]:
         return {**asdict(self.settings), "servers": len(self.pods),
