@@ -108,7 +108,11 @@ class RedisClient:
         self.tags = tags
         self.settings = settings
         self.names = names
-        self.cluster = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in startup],
+        self.seeds = [ClusterNode(h, p) for h, p in startup]
+        self.next_seed = 0
+        # dynamic_startup_nodes=False: redis-py would otherwise replace the seeds by the nodes of
+        # the first view it got, in that view's order, and _refresh could not walk past them.
+        self.cluster = RedisCluster(startup_nodes=self.seeds, dynamic_startup_nodes=False,
                                     socket_timeout=1.0, socket_connect_timeout=1.0,
                                     retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
 
@@ -145,13 +149,16 @@ class RedisClient:
                 {"replicated": replicated, "shard": self.tags[value % len(self.tags)]})
 
     def _refresh(self) -> None:
-        """Reload the slot map, asking the next seed first: redis-py takes the first complete
-        view it gets, and a master cut off from the cluster still claims its slots, so asking
-        it again and again would keep the client on it until the partition heals."""
+        """Reload the slot map, asking the next seed of the fixed list first. redis-py takes the
+        first complete view it gets, and a node cut off with its master (the master itself, or
+        a replica in its zone) still names that master as the owner of its slots; starting each
+        refresh one seed further along the fixed list guarantees that consecutive refreshes ask
+        every node in turn, so the client reaches a node that saw the failover within one round."""
+        self.next_seed = (self.next_seed + 1) % len(self.seeds)
+        order = self.seeds[self.next_seed:] + self.seeds[:self.next_seed]
         manager = self.cluster.nodes_manager
         try:
-            seeds = list(manager.startup_nodes.items())
-            manager.startup_nodes = dict(seeds[1:] + seeds[:1])
+            manager.startup_nodes = {node.name: node for node in order}
             manager.initialize()
         except Exception:
             pass
