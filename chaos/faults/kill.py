@@ -17,17 +17,18 @@ class PodKill(Fault):
         self.restart_timeout_s = restart_timeout_s
 
     def _inject(self) -> tuple[dict[str, Any], bool]:
+        # The platform proves what it can: every process gone (local, SIGKILL) or the old pod
+        # object gone (Kubernetes). A graceful signal to a process is proven once the pod's main
+        # process has been replaced.
         proof = self.platform.kill_pod(self.target.pod, self.sig)
-        if self.sig == signal.SIGKILL:
-            proven = proof["processes_signalled"] > 0 and proof["processes_left"] == 0
-        else:
-            # A graceful signal is proven when the pod's main process has gone (PID changed).
-            new_pid = self.platform.wait_pod_restarted(self.target.pod, proof["pid"], self.restart_timeout_s)
-            proof["restarted_pid"] = new_pid
-            proven = new_pid is not None
-        return proof, proven
+        if "proven" not in proof:
+            proof["restarted"] = self.platform.wait_pod_restarted(self.target.pod, proof["instance"],
+                                                                  self.restart_timeout_s)
+            proof["proven"] = proof["restarted"] is not None
+        return proof, proof["proven"]
 
     def _heal(self) -> dict[str, Any]:
-        # Nothing to undo: the platform restarts the pod. Record that it did (new PID).
-        new_pid = self.platform.wait_pod_restarted(self.target.pod, self.proof.get("pid", -1), self.restart_timeout_s)
-        return {"restarted_pid": new_pid}
+        # Nothing to undo: the platform (or the pod's controller) restarts the pod. Record that it
+        # did: a new PID, or a new pod UID.
+        return {"restarted": self.platform.wait_pod_restarted(self.target.pod, self.proof.get("instance", -1),
+                                                              self.restart_timeout_s)}

@@ -24,8 +24,7 @@ class ZonePartition(Fault):
     def _reachability(self) -> dict[str, Any]:
         """Can the other zones' nodes and the clients open a TCP connection to the target? Asked
         in parallel: each unreachable answer costs a full timeout."""
-        ip = self.platform.node(self.target.node).ip
-        port = self.platform.pod(self.target.pod).spec.port
+        ip, port = self.platform.pod_endpoint(self.target.pod)
         sources = [n.name for n in self.platform.nodes() if n.zone != self.target.zone] + [None]
         with ThreadPoolExecutor(len(sources)) as pool:
             answers = dict(zip(sources, pool.map(lambda src: self.platform.reachable(src, ip, port), sources)))
@@ -35,8 +34,7 @@ class ZonePartition(Fault):
     def _inject(self) -> tuple[dict[str, Any], bool]:
         proof = self.platform.partition(self.target.zone, cut_clients=self.cut_clients)
         proof["reachable"] = r = self._reachability()
-        proven = (proof["rules_present"] == proof["rules_added"] > 0
-                  and not any(r["from_other_zones"].values())
+        proven = (proof["proven"] and not any(r["from_other_zones"].values())
                   and r["from_clients"] == (not self.cut_clients))
         return proof, proven
 

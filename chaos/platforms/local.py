@@ -416,6 +416,11 @@ class LocalPlatform:
         st = self._nodes[name]
         return {"schedulable": st.schedulable, "up": st.up}
 
+    def pod_endpoint(self, name: str) -> tuple[str, int | None]:
+        """Where clients reach the pod: its node's address and its service port."""
+        pod = self.pod(name)
+        return self.node(pod.node).ip, pod.spec.port
+
     def log_path(self, pod: str) -> Path:
         """Pod logs live outside the run directory so they outlive the run for a post-mortem."""
         d = self.state_dir / "logs" / self.run_id
@@ -576,12 +581,17 @@ class LocalPlatform:
                 still = None
                 gone_s = None
             restarts = pod.restarts
-        return {"pod": name, "node": pod.node, "signal": signal.Signals(sig).name, "pid": old_pid,
-                "processes_signalled": len(pids), "processes_left": None if still is None else len(still),
-                "gone_after_s": None if gone_s is None else round(gone_s, 3), "restarts_before": restarts}
+        proof = {"pod": name, "node": pod.node, "signal": signal.Signals(sig).name, "pid": old_pid,
+                 "instance": old_pid, "processes_signalled": len(pids),
+                 "processes_left": None if still is None else len(still),
+                 "gone_after_s": None if gone_s is None else round(gone_s, 3), "restarts_before": restarts}
+        if still is not None:  # SIGKILL: proven when every process of the pod is gone
+            proof["proven"] = len(pids) > 0 and not still
+        return proof
 
     def wait_pod_restarted(self, name: str, old_pid: int, timeout_s: float) -> int | None:
-        """The new PID once the supervisor restarted the pod, None if it did not in time."""
+        """The new PID (the pod's new instance) once the supervisor restarted the pod, None if it
+        did not in time."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             with self._lock:
@@ -635,7 +645,10 @@ class LocalPlatform:
                 code = proc.poll()
             stopped.append({"pod": pod.name, "was_running": True, "pid": proc.pid, "exit": code,
                             "graceful": graceful, "stop_s": round(time.monotonic() - t0, 3)})
-        return {"node": node, "pods": stopped}
+        running = [p["pod"] for p in stopped if self.pod_running(p["pod"])]
+        cordoned = not self.node_state(node)["schedulable"]
+        return {"node": node, "pods": stopped, "still_running": running, "cordoned": cordoned,
+                "proven": any(p["was_running"] for p in stopped) and not running and cordoned}
 
     def crash_node(self, node: str) -> dict[str, Any]:
         """Hard kill of every process on the node and its link down, until restore_node."""
@@ -656,8 +669,10 @@ class LocalPlatform:
         left = _netns_pids(node)
         link = run(["ip", "-br", "link", "show", st.veth]).stdout.split()
         self._crash_undos[node] = undo
+        link_state = link[1] if len(link) > 1 else "?"
         return {"node": node, "processes_killed": len(killed), "processes_left": len(left),
-                "link": st.veth, "link_state": link[1] if len(link) > 1 else "?"}
+                "link": st.veth, "link_state": link_state,
+                "proven": len(killed) > 0 and not left and link_state == "DOWN"}
 
     def restore_node(self, node: str) -> None:
         st = self._nodes[node]
@@ -692,7 +707,8 @@ class LocalPlatform:
                     rules += 1
         present = sum(len(_rules_with_comment(n.name, comment)) for n in inside)
         return {"zone": zone, "nodes": [n.name for n in inside], "cut_from": peers, "cut_clients": cut_clients,
-                "comment": comment, "rules_added": rules, "rules_present": present}
+                "comment": comment, "rules_added": rules, "rules_present": present,
+                "proven": present == rules > 0}
 
     def heal_partition(self) -> dict[str, Any]:
         undos = self._partition_undos
