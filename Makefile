@@ -6,12 +6,16 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+# docker.io and debootstrap: the Docker tier (kind node faults on stand-in node containers, the
+# image built offline); openssl: the control-plane tier's certificates. The control plane itself
+# is built from source with Go (the machine's `go`, 1.26 or newer), cached in /var/cache/chaos-harness.
 DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
-	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium
+	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium docker.io debootstrap openssl
 REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis
 
-.PHONY: install deb run test unit bench bench-bringup bench-report report heal doctor clean
+.PHONY: install deb run test unit test-kube controlplane node-image bench bench-bringup bench-report \
+	bench-controlplane bench-node-image report heal doctor clean
 
 install: deb $(BIN)/.installed
 
@@ -43,6 +47,18 @@ test: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
 
+# The Kubernetes platform alone: the shared fault contract (local and kube), the platform on a real
+# control plane built from source with kwok nodes, and kind's node faults on Docker stand-ins.
+test-kube: install
+	$(BIN)/python -m pytest tests/contract tests/kube tests/docker -p no:cacheprovider -ra
+
+# Build (once; cached) the control plane and the kind stand-in node image.
+controlplane: install
+	$(BIN)/python tests/kube/controlplane.py build
+
+node-image: install
+	$(BIN)/python fixtures/node-image/build.py rootfs
+
 bench: install
 	$(BIN)/python tests/benchmarks/bench_harness.py
 
@@ -51,6 +67,12 @@ bench-bringup: install
 
 bench-report: install
 	$(BIN)/python tests/benchmarks/bench_report.py
+
+bench-controlplane: install
+	$(BIN)/python tests/benchmarks/bench_controlplane.py
+
+bench-node-image: install
+	$(BIN)/python tests/benchmarks/bench_node_image.py
 
 # The HTML report of a run (REPORT_DIR), with earlier runs for the trend: make report HISTORY="a b"
 HISTORY ?=

@@ -140,6 +140,18 @@ def owner_alive(path: Path) -> bool:
     return False
 
 
+PLATFORM_MODULES = ("chaos.platforms.local", "chaos.platforms.kube", "chaos.platforms.kind_nodes")
+
+
+def _register_platform_undo_actions() -> None:
+    """A crashed run may have used any platform: load every platform's undo actions (the modules
+    import their clients lazily, so this needs none of them installed)."""
+    import importlib
+
+    for module in PLATFORM_MODULES:
+        importlib.import_module(module)
+
+
 def heal_stale(state_dir: Path | None = None, *, force: bool = False, log=print) -> list[str]:
     """Undo everything left by runs whose process is gone. Returns what was undone.
 
@@ -148,6 +160,7 @@ def heal_stale(state_dir: Path | None = None, *, force: bool = False, log=print)
     ledger_dir = (state_dir or default_state_dir()) / "ledger"
     if not ledger_dir.is_dir():
         return []
+    _register_platform_undo_actions()
     done: list[str] = []
     errors: list[str] = []
     for path in sorted(ledger_dir.glob("*.jsonl")):

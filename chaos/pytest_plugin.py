@@ -26,7 +26,8 @@ _STATE = pytest.StashKey[dict]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos harness")
     group.addoption("--chaos-platform", default=os.environ.get("CHAOS_PLATFORM", "local"),
-                    help="where the stack runs: local (network namespaces on this host; default)")
+                    help="where the stack runs: local (network namespaces on this host; default) or kube (a Kubernetes "
+                         "context: node and pod faults)")
     group.addoption("--chaos-report-dir", default=None,
                     help="directory for results JSON and timelines (default: reports/<run id>)")
     group.addoption("--chaos-seed", type=int, default=None, help="seed for target choice (default: random, printed)")
@@ -41,6 +42,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="another local-platform instance (0-3 letters: its own namespaces and bridge), "
                          "to run beside the default one; give it its own --chaos-subnet and --chaos-state-dir")
     group.addoption("--chaos-state-dir", default=None, help="ledger and run data (default /var/lib/chaos-harness)")
+    group.addoption("--chaos-kubeconfig", default=None,
+                    help="kube platform: kubeconfig file (default $KUBECONFIG, then ~/.kube/config)")
+    group.addoption("--chaos-kube-context", default=None, help="kube platform: context (default: the current one)")
+    group.addoption("--chaos-allow-context", action="append", default=[],
+                    help="kube platform: allow faults in this context although it is not a kind cluster the "
+                         "harness created (repeatable; also CHAOS_ALLOW_CONTEXTS=a,b)")
+    group.addoption("--chaos-namespace", action="append", default=[],
+                    help="kube platform: the stack's namespaces, the only ones the harness touches "
+                         "(repeatable; default chaos-stack)")
 
 
 def _usage(exc: ChaosError) -> pytest.UsageError:
@@ -93,6 +103,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
+    if config.getoption("chaos_platform") == "kube" and any(_scenario_of(i) is not None for i in items):
+        raise pytest.UsageError("chaos: the components' experiments do not run on --chaos-platform kube yet: "
+                                "deploying the stack on Kubernetes is not built; run them on the local platform "
+                                "(the default)")
     if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items):
         # Fail before any fault when the machine cannot run the platform.
         if config.getoption("chaos_platform") == "local":
@@ -120,6 +134,12 @@ def chaos_platform(pytestconfig: pytest.Config, chaos_state):
         kwargs["instance"] = pytestconfig.getoption("chaos_instance")
     if pytestconfig.getoption("chaos_state_dir"):
         kwargs["state_dir"] = Path(pytestconfig.getoption("chaos_state_dir"))
+    if pytestconfig.getoption("chaos_platform") == "kube":
+        kwargs.update(kubeconfig=pytestconfig.getoption("chaos_kubeconfig"),
+                      context=pytestconfig.getoption("chaos_kube_context"),
+                      allow_contexts=pytestconfig.getoption("chaos_allow_context"))
+        if pytestconfig.getoption("chaos_namespace"):
+            kwargs["namespaces"] = pytestconfig.getoption("chaos_namespace")
     platform = get_platform(pytestconfig.getoption("chaos_platform"), **kwargs)
     platform.up()
     try:

@@ -4,7 +4,7 @@ from .base import Node, Pod, PodSpec, Platform
 
 __all__ = ["Node", "Pod", "PodSpec", "Platform", "get_platform", "PLATFORMS"]
 
-PLATFORMS = ("local",)
+PLATFORMS = ("local", "kube")
 
 
 def get_platform(name: str, **kwargs) -> Platform:
@@ -14,5 +14,9 @@ def get_platform(name: str, **kwargs) -> Platform:
         from .local import LocalPlatform
 
         return LocalPlatform(**kwargs)
+    if name == "kube":
+        from .kube import KubePlatform
+
+        return KubePlatform(**kwargs)
     raise InvalidConfig(f"unknown platform {name!r}", field="--platform",
                         fix=f"choose one of: {', '.join(PLATFORMS)}")

@@ -137,3 +137,9 @@ def test_list_with_malformed_slo_exits_2(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "components.postgres.defaults.max_unavailabilty_s" in err
     assert "did you mean 'max_unavailability_s'" in err
+
+
+def test_experiments_on_the_kube_platform_are_refused_until_the_stack_deploys_there(capsys):
+    assert cli.main(["run", "--platform", "kube", "postgres"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "--platform" in err and "local platform" in err
