@@ -48,12 +48,10 @@ class WrongCluster(InvalidConfig):
 
 def _kube():
     try:
-        import kubernetes  # noqa: F401
+        from kubernetes import client, config
     except ImportError as exc:
         raise MissingPrerequisite("python module kubernetes missing", field="kube platform",
                                   fix="pip install kubernetes, or `make install`") from exc
-    from kubernetes import client, config
-
     return client, config
 
 
@@ -165,7 +163,8 @@ class KubePlatform:
                  allow_contexts: Sequence[str] = (), namespaces: Sequence[str] = DEFAULT_NAMESPACES,
                  run_id: str | None = None, state_dir: Path | None = None,
                  log: Callable[[str], None] = lambda msg: None, eviction_deadline_s: float = 120.0,
-                 kind_nodes=None, docker: str | Sequence[str] = "docker", **_ignored: Any):
+                 kind_nodes=None, docker: str | Sequence[str] = "docker",
+                 node_container: Callable[[str], str] | None = None, **_ignored: Any):
         self.kubeconfig = kubeconfig
         self.context = context
         self.allow = allowed_contexts(allow_contexts)
@@ -181,6 +180,8 @@ class KubePlatform:
         self._cordon_undos: dict[str, Undo] = {}
         self._kind_nodes = kind_nodes
         self.docker = docker  # the docker command that reaches kind's node containers
+        # kind names each node's container after the node; stand-in nodes in tests may differ.
+        self.container = node_container or (lambda node: node)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -464,14 +465,14 @@ class KubePlatform:
     def crash_node(self, node: str) -> dict[str, Any]:
         """Stop the node's container hard (SIGKILL to everything in it). Proven when it no
         longer runs; the fault adds whether the clients still reach the target."""
-        proof = self._kind().crash(node)
+        proof = self._kind().crash(self.container(node))
         proof["node"] = node
         proof["proven"] = not proof["running"]
         return proof
 
     def restore_node(self, node: str, ready_timeout_s: float = 120.0) -> None:
         """Start the node's container again and wait until the API server has the node Ready."""
-        self._kind().restore(node, ready_timeout_s)
+        self._kind().restore(self.container(node), ready_timeout_s)
         deadline = time.monotonic() + ready_timeout_s
         while not self.node_state(node)["up"]:
             if time.monotonic() > deadline:
@@ -488,11 +489,13 @@ class KubePlatform:
         if not inside:
             raise InvalidConfig(f"no nodes in zone {zone!r}", field="zone",
                                 fix=f"one of {sorted({n.zone for n in self.nodes() if n.zone})}")
-        cidrs = {o.metadata.name: [c for c in ([o.spec.pod_cidr] + list(o.spec.pod_cidrs or [])) if c]
-                 for o in objs}
+        cidrs = {self.container(o.metadata.name): list(dict.fromkeys(
+            c for c in [o.spec.pod_cidr, *(o.spec.pod_cidrs or [])] if c)) for o in objs}
         kind = self._kind()
-        peers = kind.gateways(inside[0]) if cut_clients else []
-        proof = kind.partition(inside, outside, self.run_id, extra_cidrs=cidrs, extra_peers=peers)
+        zone_containers = [self.container(n) for n in inside]
+        peers = kind.gateways(zone_containers[0]) if cut_clients else []
+        proof = kind.partition(zone_containers, [self.container(n) for n in outside], self.run_id,
+                               extra_cidrs=cidrs, extra_peers=peers)
         proof.update(zone=zone, cut_clients=cut_clients,
                      proven=proof["rules_present"] == proof["rules_added"] > 0)
         return proof
@@ -506,7 +509,7 @@ class KubePlatform:
             from .local import tcp_reachable
 
             return tcp_reachable(to_ip, port, timeout_s)
-        return self._kind().reachable(from_node, to_ip, port, timeout_s)
+        return self._kind().reachable(self.container(from_node), to_ip, port, timeout_s)
 
 
 def _reason(exc: Exception) -> str:

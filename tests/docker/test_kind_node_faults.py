@@ -275,6 +275,56 @@ def test_heal_stale_undoes_a_killed_runs_partition_and_crash(cluster, tmp_path):
         start_node(cluster.docker, crash)
 
 
+def test_kube_platform_drives_the_node_faults_of_its_nodes(cluster, control_plane, tmp_path):
+    """KubePlatform's kind side, from the API down: the zone comes from the nodes' labels on the
+    real control plane (kwok nodes kwok-a1 .. kwok-c2), the rules go into the node containers
+    (the stand-ins chaosnode-a1 .. c2; on kind a node's container has the node's name), and
+    close() heals what is still applied."""
+    import yaml
+
+    from chaos.platforms.kube import MARKER, KubePlatform, api_client, mark_cluster
+
+    cfg = yaml.safe_load(open(control_plane.kubeconfig))
+    cfg["contexts"] = [{"name": "kind-glue", "context": next(
+        c["context"] for c in cfg["contexts"] if c["name"] == control_plane.context)}]
+    cfg["current-context"] = "kind-glue"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(cfg))
+    api, _, _ = api_client(str(kubeconfig), "kind-glue")
+    mark_cluster(api, "glue")
+    platform = KubePlatform(kubeconfig=str(kubeconfig), context="kind-glue", state_dir=tmp_path / "state",
+                            docker=cluster.docker, node_container=lambda n: n.replace("kwok-", "chaosnode-"))
+    try:
+        platform.up()
+        proof = platform.partition("b")
+        assert proof["proven"] and proof["zone"] == "b", proof
+        assert proof["zone_containers"] == ["chaosnode-b1", "chaosnode-b2"]
+        assert sorted(proof["other_containers"]) == ["chaosnode-a1", "chaosnode-a2", "chaosnode-c1", "chaosnode-c2"]
+        answers = reach_all(cluster, [("chaosnode-a1", "chaosnode-b1"), ("chaosnode-b2", "chaosnode-c1"),
+                                      ("chaosnode-b1", "chaosnode-b2"), ("chaosnode-a1", "chaosnode-c2")])
+        assert list(answers.values()) == [False, False, True, True], answers
+        assert not platform.reachable("kwok-c1", cluster.ips["chaosnode-b2"], cluster.port, CONNECT_TIMEOUT_S)
+        assert platform.heal_partition() == {"rules_left": 0}
+        assert platform.reachable("kwok-c1", cluster.ips["chaosnode-b2"], cluster.port, CONNECT_TIMEOUT_S)
+
+        proof = platform.crash_node("kwok-c2")
+        assert proof["proven"] and not running(cluster, "chaosnode-c2"), proof
+        platform.restore_node("kwok-c2")
+        assert running(cluster, "chaosnode-c2")
+        cluster.wait_ready(["chaosnode-c2"], timeout_s=READY_TIMEOUT_S)
+        assert platform.pending_fault_undos() == []
+
+        platform.partition("a")  # left applied on purpose: close() must heal it
+        assert rules_with(cluster, rule_comment(platform.run_id))
+    finally:
+        platform.close()
+        client_api = __import__("kubernetes").client.CoreV1Api(api)
+        client_api.delete_namespaced_config_map(MARKER[1], MARKER[0])
+        api.close()
+    assert rules_with(cluster, rule_comment(platform.run_id)) == {}
+    assert not list((tmp_path / "state" / "ledger").glob("*.jsonl"))
+
+
 def test_teardown_leaves_nothing_and_restores_forward_policy(standin_cluster):
     """Runs last: tears the session's stand-ins and daemon down now (the session fixture's own
     teardown is then a no-op that checks again) and proves nothing is left."""

@@ -12,7 +12,7 @@ from chaos.components.base import Target
 from chaos.errors import InjectionError
 from chaos.faults import NodeCrash, NodeDrain, PodKill, ZonePartition
 from chaos.platforms.base import PodSpec
-from chaos.timeline import NEMESIS, Timeline
+from chaos.timeline import Timeline
 
 pytestmark = pytest.mark.integration
 PORT = 18080
