@@ -1,4 +1,4 @@
-"""`chaos run|list|report|heal|doctor`: the command line over the pytest suite and the ledger.
+"""`chaos run|list|report|heal|audit|doctor`: the command line over the pytest suite and the ledger.
 
 Exit status: 0 every SLO met; 1 an SLO failed or a verdict is unknown; 2 invalid input
 (nothing was injected); 3 the harness itself failed; 130 interrupted (faults healed).
@@ -143,6 +143,27 @@ def cmd_heal(args) -> int:
     return EXIT_OK
 
 
+def cmd_audit(args) -> int:
+    """Exit 0: no violation; 1: violations; 2: bad input (a file that is not YAML, no source)."""
+    from .audit import audit_objects, format_text, live_objects, load_manifests, to_json
+
+    if not args.paths and not args.namespace:
+        raise InvalidConfig("nothing to audit", field="audit", fix="give manifest files or directories, "
+                            "or --namespace NS for a live namespace")
+    objects = load_manifests(args.paths)
+    if args.namespace:
+        from .platforms.kube import api_client
+
+        api, _path, _ctx = api_client(args.kubeconfig, args.context)
+        try:
+            objects += live_objects(api, args.namespace)
+        finally:
+            api.close()
+    violations, checked = audit_objects(objects)
+    print(to_json(violations, checked) if args.json else format_text(violations, checked))
+    return EXIT_SLO if violations else EXIT_OK
+
+
 def cmd_doctor(args) -> int:
     from .components import COMPONENTS, missing_on_local
     from .platforms.local import docker_forward_note
@@ -192,6 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--state-dir", default=None, help="ledger directory (default /var/lib/chaos-harness)")
     p.add_argument("--instance", default="", help="local platform instance to sweep (default: the default one)")
     p.set_defaults(fn=cmd_heal)
+    p = sub.add_parser("audit", help="check manifests or a live namespace against the high-availability posture")
+    p.add_argument("paths", nargs="*", help="manifest files or directories (*.yaml, *.yml)")
+    p.add_argument("--namespace", default=None, help="also audit this namespace of a live cluster (read only)")
+    p.add_argument("--kubeconfig", default=None, help="default $KUBECONFIG, then ~/.kube/config")
+    p.add_argument("--context", default=None, help="default: the kubeconfig's current context")
+    p.add_argument("--json", action="store_true", help="JSON for CI instead of text")
+    p.set_defaults(fn=cmd_audit)
     p = sub.add_parser("doctor", help="name each missing prerequisite with its fix")
     p.set_defaults(fn=cmd_doctor)
     args = parser.parse_args(argv)
