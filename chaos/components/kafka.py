@@ -113,6 +113,31 @@ def quorum_leader(quorum: dict[str, Any]) -> int | None:
     return None
 
 
+def lagging_voters(quorum: dict[str, Any], max_lag_ms: int = 2000) -> list[int] | None:
+    """Controllers whose copy of the KRaft metadata log is behind, from the quorum leader's
+    describe_metadata_quorum() answer: a voter is lagging when it last caught up with the
+    leader more than max_lag_ms before the newest fetch the leader saw. None when the answer
+    carries no quorum (an error, or no leader).
+
+    A broker that was cut off keeps serving its last metadata after the heal until its log
+    catches up: it still names itself leader of partitions it lost, with the ISR it had, and a
+    consumer that asks it reads a truncated log. Steadiness waits for this list to be empty."""
+    for t in quorum.get("topics", []):
+        if t.get("topic_name") != "__cluster_metadata":
+            continue
+        for p in t.get("partitions", []):
+            if p.get("partition_index") != 0 or p.get("error") or p.get("leader_id") is None or p["leader_id"] < 0:
+                return None
+            voters = p.get("current_voters") or []
+            if not voters:
+                return None
+            ref = max(v.get("last_fetch_timestamp") or -1 for v in voters)
+            return sorted(v["replica_id"] for v in voters
+                          if (v.get("last_caught_up_timestamp") or -1) < 0
+                          or ref - v["last_caught_up_timestamp"] > max_lag_ms)
+    return None
+
+
 @dataclass(frozen=True)
 class Settings:
     broker_session_timeout_ms: int = 4000
@@ -296,12 +321,13 @@ class KafkaCluster(Steadiness):
         try:
             part = parse_partition_roles(admin.describe_topics([TOPIC]), TOPIC)
             try:
-                controller = quorum_leader(admin.describe_metadata_quorum())
+                quorum = admin.describe_metadata_quorum()
+                controller, lagging = quorum_leader(quorum), lagging_voters(quorum)
             except Exception:
-                controller = None
+                controller, lagging = None, None
         finally:
             admin.close()
-        return {**part, "controller": controller}
+        return {**part, "controller": controller, "lagging_controllers": lagging}
 
     def targets(self) -> list[Target]:
         try:
@@ -326,6 +352,13 @@ class KafkaCluster(Steadiness):
             problems.append("partition has no leader")
         if sorted(r["isr"]) != [1, 2, 3]:
             problems.append(f"ISR {sorted(r['isr'])} is not all three replicas")
+        # The partition's view above may come from a broker that has not caught up yet (it then
+        # reports the leader and ISR it had before the fault): require every controller's copy
+        # of the metadata log to be current, as the quorum leader sees it.
+        if r["lagging_controllers"] is None:
+            problems.append("metadata quorum unavailable")
+        elif r["lagging_controllers"]:
+            problems.append(f"metadata log behind on node(s) {r['lagging_controllers']}")
         return not problems, {"roles": r, "problems": problems}
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
