@@ -39,8 +39,10 @@ import subprocess
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
+from .._run import run
 from ..errors import InvalidConfig, PlatformError
 from ..ledger import Ledger, Undo, undo_action
+from ..waits import poll_until
 
 __all__ = ["KindNodes", "rule_comment", "container_state", "container_ips", "rules_with_comment",
            "remove_rules", "start_node", "tcp_reachable", "docker_argv"]
@@ -68,17 +70,7 @@ def docker_argv(docker: str | Sequence[str] = "docker") -> list[str]:
 
 def _docker(docker: Sequence[str], *args: str, timeout: float = 30.0, input: str | None = None,
             check: bool = True) -> subprocess.CompletedProcess:
-    cmd = [*docker, *args]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
-    except FileNotFoundError as exc:
-        raise PlatformError(f"command not found: {cmd[0]} (install the docker CLI)") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise PlatformError(f"command timed out after {timeout:.0f} s: {shlex.join(cmd)}") from exc
-    if check and proc.returncode != 0:
-        raise PlatformError(f"command failed with exit status {proc.returncode}: {shlex.join(cmd)}: "
-                            f"{(proc.stderr or proc.stdout).strip()[-800:]}")
-    return proc
+    return run([*docker, *args], check=check, timeout=timeout, input=input)
 
 
 def _is_missing(proc: subprocess.CompletedProcess) -> bool:
@@ -119,12 +111,15 @@ def container_ips(docker: Sequence[str], container: str) -> list[str]:
 
 
 def _wait_running(docker: Sequence[str], container: str, want: bool, timeout_s: float) -> dict[str, Any] | None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        st = container_state(docker, container)
-        if st is None or st["running"] == want or time.monotonic() >= deadline:
-            return st
-        time.sleep(0.1)
+    """The container's last state once it is (not) running as wanted, or at the deadline."""
+    last: list[dict[str, Any] | None] = [None]
+
+    def settled() -> bool:
+        last[0] = container_state(docker, container)
+        return last[0] is None or last[0]["running"] == want
+
+    poll_until(settled, timeout_s)
+    return last[0]
 
 
 def _families(addresses: Iterable[str]) -> dict[str, list[str]]:

@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
 from ..ledger import Ledger, Undo, default_state_dir, heal_stale, new_run_id, undo_action
+from ..waits import poll_until
 from .base import Node
 
 __all__ = ["KubePlatform", "KubePod", "WrongCluster", "check_context", "mark_cluster", "allowed_contexts",
@@ -236,11 +237,6 @@ class KubePlatform:
         assert self.ledger is not None, "platform is not up"
         return self.ledger.record(action, what, **args)
 
-    def _check_namespace(self, namespace: str) -> None:
-        if namespace not in self.namespaces:
-            raise InvalidConfig(f"namespace {namespace!r} is outside the stack's ({', '.join(self.namespaces)})",
-                                field="namespace", fix="the harness only touches the stack's namespaces")
-
     # --- inventory ------------------------------------------------------------------------
 
     def _node_objects(self) -> list[Any]:
@@ -321,21 +317,18 @@ class KubePlatform:
         """Delete the pod: grace period 0 for SIGKILL, the pod's own for SIGTERM. Proven when the
         pod object with the old UID is gone (its controller then makes a new one)."""
         client, _ = _kube()
-        pod = self.pod(name)
-        self._check_namespace(pod.namespace)
+        pod = self.pod(name)  # only the stack's namespaces are searched
         grace = 0 if sig == signal.SIGKILL else None
         t0 = time.monotonic()
         self.core.delete_namespaced_pod(name, pod.namespace, grace_period_seconds=grace,
                                         body=client.V1DeleteOptions(grace_period_seconds=grace,
                                                                     preconditions=client.V1Preconditions(uid=pod.uid)),
                                         _request_timeout=15)
-        gone_s = None
-        while time.monotonic() - t0 < timeout_s:
+        def old_gone() -> bool:
             current = self._raw_pod(name, pod.namespace)
-            if current is None or current.metadata.uid != pod.uid:
-                gone_s = round(time.monotonic() - t0, 3)
-                break
-            time.sleep(0.1)
+            return current is None or current.metadata.uid != pod.uid
+
+        gone_s = round(time.monotonic() - t0, 3) if poll_until(old_gone, timeout_s) else None
         return {"pod": name, "namespace": pod.namespace, "node": pod.node, "signal": signal.Signals(sig).name,
                 "grace_period_s": grace, "instance": pod.uid, "uid": pod.uid, "restarts_before": pod.restarts,
                 "owner": pod.owner, "old_instance_gone_after_s": gone_s, "proven": gone_s is not None}
@@ -351,13 +344,15 @@ class KubePlatform:
     def wait_pod_restarted(self, name: str, old_instance: str, timeout_s: float) -> str | None:
         """The new pod's UID once a pod of that name with another UID is Ready (a StatefulSet
         keeps the name), None if none was in time."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        found: list[str] = []
+
+        def replaced() -> bool:
             pod = self._find_pod(name)
             if pod is not None and pod.uid != old_instance and pod.running:
-                return pod.uid
-            time.sleep(0.2)
-        return None
+                found.append(pod.uid)
+            return bool(found)
+
+        return found[0] if poll_until(replaced, timeout_s, poll_s=0.2) else None
 
     def cordon(self, node: str) -> None:
         """Mark the node unschedulable; the undo (uncordon) goes to the ledger first. A node that
@@ -434,12 +429,14 @@ class KubePlatform:
         # Evicted pods are deleted gracefully: wait (bounded) until none of the old UIDs is on the node.
         evicted_uids = {uid for uid, e in pending.items() if e["evicted"]}
         left: set[str] = set(evicted_uids)
-        while time.monotonic() < deadline + (grace_s or 30.0):
+
+        def evicted_gone() -> bool:
+            nonlocal left
             left = {p.metadata.uid for p in self.core.list_pod_for_all_namespaces(
                 field_selector=f"spec.nodeName={node}", _request_timeout=15).items}
-            if not evicted_uids & left:
-                break
-            time.sleep(0.2)
+            return not evicted_uids & left
+
+        poll_until(evicted_gone, max(deadline - time.monotonic(), 0) + (grace_s or 30.0), poll_s=0.2)
         still = sorted(e["pod"] for uid, e in pending.items() if uid in evicted_uids and uid in left)
         for uid, entry in pending.items():
             if entry["evicted"] and uid not in left:
@@ -473,11 +470,8 @@ class KubePlatform:
     def restore_node(self, node: str, ready_timeout_s: float = 120.0) -> None:
         """Start the node's container again and wait until the API server has the node Ready."""
         self._kind().restore(self.container(node), ready_timeout_s)
-        deadline = time.monotonic() + ready_timeout_s
-        while not self.node_state(node)["up"]:
-            if time.monotonic() > deadline:
-                raise PlatformError(f"node {node} not Ready {ready_timeout_s:.0f} s after its container started")
-            time.sleep(0.5)
+        if not poll_until(lambda: self.node_state(node)["up"], ready_timeout_s, poll_s=0.5):
+            raise PlatformError(f"node {node} not Ready {ready_timeout_s:.0f} s after its container started")
 
     def partition(self, zone: str, *, cut_clients: bool = False) -> dict[str, Any]:
         """DROP rules inside the node containers between the zone's nodes (and their pod CIDRs)
