@@ -7,7 +7,6 @@ Exit status: 0 every SLO met; 1 an SLO failed or a verdict is unknown; 2 invalid
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -168,11 +167,10 @@ def cmd_doctor(args) -> int:
     from .components import COMPONENTS, missing_on_local
     from .platforms.local import docker_forward_note
 
-    problems = missing_on_local(COMPONENTS)
-    for module, pkg in (("psycopg", "psycopg[binary]"), ("yaml", "PyYAML"), ("kazoo", "kazoo"),
-                        ("kubernetes", "kubernetes")):
-        if importlib.util.find_spec(module) is None:
-            problems.append(f"python module {module} missing (fix: pip install {pkg}, or `make install`)")
+    from .components.base import missing_module
+
+    # The components check their own clients (psycopg, kazoo, kafka-python, redis).
+    problems = missing_on_local(COMPONENTS) + missing_module("yaml", "PyYAML") + missing_module("kubernetes")
     for line in problems:
         print(f"MISSING  {line}")
     note = docker_forward_note()

@@ -14,7 +14,8 @@ from ..errors import InvalidConfig, NotSteady
 from ..probe import Probe
 from ..timeline import Timeline
 
-__all__ = ["Target", "Component", "Steadiness", "chown_tree", "one_node_per_zone", "wait_until_steady"]
+__all__ = ["Target", "Component", "Steadiness", "chown_tree", "one_node_per_zone", "wait_until_steady",
+           "missing_user", "missing_module"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +104,22 @@ def chown_tree(path: Path, user: str) -> None:
     for root, _dirs, files in os.walk(path):
         for entry in [root, *(os.path.join(root, f) for f in files)]:
             os.chown(entry, pw.pw_uid, pw.pw_gid)
+
+
+def missing_user(user: str, package: str) -> list[str]:
+    """[] when the system user exists (the Debian package that runs the server creates it)."""
+    try:
+        pwd.getpwnam(user)
+        return []
+    except KeyError:
+        return [f"user {user} does not exist (fix: apt-get install {package})"]
+
+
+def missing_module(module: str, pip_name: str | None = None) -> list[str]:
+    """[] when the Python client module can be imported."""
+    import importlib.util
+
+    if importlib.util.find_spec(module) is not None:
+        return []
+    label = f"{module} ({pip_name})" if pip_name and pip_name != module else module
+    return [f"python module {label} missing (fix: pip install {pip_name or module}, or `make install`)"]

@@ -11,7 +11,6 @@ replica), and the active controller (the KRaft quorum's leader).
 from __future__ import annotations
 
 import base64
-import importlib.util
 import os
 import shutil
 import subprocess
@@ -26,7 +25,7 @@ from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from .base import Steadiness, Target, chown_tree, missing_module, one_node_per_zone
 from ..waits import retry_until
 
 __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
@@ -56,9 +55,7 @@ def prerequisites() -> list[str]:
     if not (libs_dir() / ".complete").exists() and shutil.which("mvn") is None:
         missing.append(f"Kafka {KAFKA_VERSION} jars not cached in {libs_dir()} and no mvn to fetch them "
                        "(fix: apt-get install maven)")
-    if importlib.util.find_spec("kafka") is None:
-        missing.append("python module kafka (kafka-python) missing (fix: pip install kafka-python, or `make install`)")
-    return missing
+    return missing + missing_module("kafka", "kafka-python")
 
 
 def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:

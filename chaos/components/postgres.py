@@ -10,7 +10,6 @@ target_session_attrs=read-write and records which server acknowledged each.
 from __future__ import annotations
 
 import os
-import pwd
 import shutil
 import socket
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from ..errors import HarnessError, MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone
 from ..waits import retry_until
 
 __all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
@@ -40,10 +39,7 @@ def prerequisites() -> list[str]:
         if not os.access(os.path.join(PG_BIN, binary), os.X_OK):
             pkg = "postgresql-15-repmgr" if binary.startswith("repmgr") else "postgresql-15"
             missing.append(f"{PG_BIN}/{binary} not found (fix: apt-get install {pkg})")
-    try:
-        pwd.getpwnam("postgres")
-    except KeyError:
-        missing.append("user postgres does not exist (fix: apt-get install postgresql-15)")
+    missing += missing_user("postgres", "postgresql-15") + missing_module("psycopg", "psycopg[binary]")
     if not ENTRYPOINT.is_file():
         missing.append(f"{ENTRYPOINT} is missing (fix: run from a checkout of the harness)")
     return missing

@@ -11,9 +11,7 @@ acknowledged writes by design (its specification says so); the SLOs bound the re
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import pwd
 import subprocess
 import time
 from dataclasses import asdict, dataclass
@@ -23,7 +21,7 @@ from ..errors import MissingPrerequisite, NotSteady
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, one_node_per_zone, wait_until_steady
+from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone, wait_until_steady
 from ..waits import retry_until
 
 __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
@@ -39,13 +37,7 @@ def prerequisites() -> list[str]:
     for binary in (REDIS_SERVER, REDIS_CLI):
         if not os.access(binary, os.X_OK):
             missing.append(f"{binary} not found (fix: apt-get install redis-server)")
-    try:
-        pwd.getpwnam("redis")
-    except KeyError:
-        missing.append("user redis does not exist (fix: apt-get install redis-server)")
-    if importlib.util.find_spec("redis") is None:
-        missing.append("python module redis missing (fix: pip install redis, or `make install`)")
-    return missing
+    return missing + missing_user("redis", "redis-server") + missing_module("redis")
 
 
 def parse_cluster_nodes(text: str) -> list[dict[str, Any]]:

@@ -9,7 +9,6 @@ when each client's session is suspended (disconnected) or lost (expired). Roles 
 from __future__ import annotations
 
 import os
-import pwd
 import socket
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -18,7 +17,7 @@ from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
-from .base import Steadiness, Target, chown_tree, one_node_per_zone
+from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone
 from ..waits import retry_until
 
 __all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
@@ -37,15 +36,7 @@ def prerequisites() -> list[str]:
         if not os.path.isfile(jar):
             pkg = "libslf4j-java" if "slf4j" in jar else "zookeeper"
             missing.append(f"{jar} not found (fix: apt-get install {pkg})")
-    try:
-        pwd.getpwnam("zookeeper")
-    except KeyError:
-        missing.append("user zookeeper does not exist (fix: apt-get install zookeeper)")
-    import importlib.util
-
-    if importlib.util.find_spec("kazoo") is None:
-        missing.append("python module kazoo missing (fix: pip install kazoo, or `make install`)")
-    return missing
+    return missing + missing_user("zookeeper", "zookeeper") + missing_module("kazoo")
 
 
 def parse_srvr(text: str) -> dict[str, Any]:
