@@ -12,26 +12,27 @@ from __future__ import annotations
 import os
 import socket
 import sys
-import time
 
 import pytest
 
 from chaos.components.base import Target
 from chaos.platforms.base import PodSpec
+from chaos.waits import poll_until
 from tests.kube.conftest import control_plane  # noqa: F401  (one control plane per session, shared)
 
 PORT = 18080
 
 
-def _wait_tcp(ip: str, port: int, timeout_s: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
+def wait_serving(ip: str, port: int, timeout_s: float = 15.0) -> None:
+    """A TCP connection is accepted (a refusal is not serving)."""
+    def accepts() -> bool:
         try:
             socket.create_connection((ip, port), timeout=0.5).close()
-            return
+            return True
         except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"pod not serving on {ip}:{port}")
+            return False
+
+    assert poll_until(accepts, timeout_s, poll_s=0.05), f"pod not serving on {ip}:{port}"
 
 
 class LocalSubject:
@@ -49,7 +50,7 @@ class LocalSubject:
         return Target(pod="contract-0", node=node.name, zone=node.zone, role="server")
 
     def wait_serving(self, node: str, timeout_s: float = 15.0) -> None:
-        _wait_tcp(self.platform.node(node).ip, PORT, timeout_s)
+        wait_serving(self.platform.node(node).ip, PORT, timeout_s)
 
     def locate(self) -> Target:
         return self.target  # a local pod stays on its node

@@ -3,44 +3,23 @@ tests/contract, run on every platform): zone partition and its isolation variant
 the local proofs of a kill (every process gone) and of a drain (graceful exit, the pod kept down
 on the cordoned node). A small HTTP server stands in for a pod."""
 
-import sys
 import time
 
 import pytest
 
-from chaos.components.base import Target
 from chaos.errors import InjectionError
 from chaos.faults import NodeCrash, NodeDrain, PodKill, ZonePartition
-from chaos.platforms.base import PodSpec
 from chaos.timeline import Timeline
+from tests.contract.conftest import PORT, LocalSubject, wait_serving
 
 pytestmark = pytest.mark.integration
-PORT = 18080
 
 
 @pytest.fixture
 def pod(chaos_platform):
-    node = chaos_platform.nodes_in_zone("a")[0]
-    name = "contract-0"
-    chaos_platform.start_pod(PodSpec(name=name, component="contract", node=node.name, user="nobody",
-                                     argv=(sys.executable, "-m", "http.server", str(PORT), "--bind", node.ip),
-                                     port=PORT, termination_grace_s=3))
-    _wait_serving(chaos_platform, node.ip)
-    yield Target(pod=name, node=node.name, zone=node.zone, role="server")
-    chaos_platform.remove_pod(name)
-
-
-def _wait_serving(platform, ip, timeout_s=15.0):
-    import socket
-
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            socket.create_connection((ip, PORT), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise AssertionError(f"pod not serving on {ip}:{PORT}")
+    subject = LocalSubject(chaos_platform)
+    yield subject.start()
+    subject.stop()
 
 
 def _no_pending(platform):
@@ -74,7 +53,7 @@ def test_crash_kills_everything_downs_the_link_and_restores(chaos_platform, pod)
         assert fault.proof["link_state"] == "DOWN"
         time.sleep(1.0)
         assert not chaos_platform.pod_running(pod.pod)
-    _wait_serving(chaos_platform, ip)
+    wait_serving(ip, PORT)
     assert _no_pending(chaos_platform)
 
 
@@ -112,7 +91,7 @@ def test_local_kill_proof_counts_processes(chaos_platform, pod):
     with PodKill(chaos_platform, pod, Timeline()) as fault:
         assert fault.proof["pid"] == old and fault.proof["processes_signalled"] >= 1
         assert fault.proof["processes_left"] == 0
-    _wait_serving(chaos_platform, chaos_platform.node(pod.node).ip)
+    wait_serving(chaos_platform.node(pod.node).ip, PORT)
     assert _no_pending(chaos_platform)
 
 
@@ -122,5 +101,5 @@ def test_local_drain_stops_gracefully_and_keeps_the_pod_down_until_uncordon(chao
         assert stopped["graceful"] and stopped["exit"] is not None
         time.sleep(1.0)  # the supervisor must not restart a pod on a cordoned node
         assert not chaos_platform.pod_running(pod.pod)
-    _wait_serving(chaos_platform, chaos_platform.node(pod.node).ip)
+    wait_serving(chaos_platform.node(pod.node).ip, PORT)
     assert _no_pending(chaos_platform)

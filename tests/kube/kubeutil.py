@@ -77,11 +77,11 @@ def wait_pdb_observed(api: client.ApiClient, namespace: str, name: str, allowed:
     last = None
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        last = policy.read_namespaced_pod_disruption_budget(name, namespace).status
-        if last and last.observed_generation and last.disruptions_allowed == allowed:
-            gen = policy.read_namespaced_pod_disruption_budget(name, namespace).metadata.generation
-            if last.observed_generation >= gen:
-                return
+        budget = policy.read_namespaced_pod_disruption_budget(name, namespace)
+        last = budget.status
+        if last and (last.observed_generation or 0) >= budget.metadata.generation \
+                and last.disruptions_allowed == allowed:
+            return
         time.sleep(0.2)
     raise AssertionError(f"PodDisruptionBudget {name} not at {allowed} allowed disruptions: {last}")
 
