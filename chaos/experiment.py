@@ -24,7 +24,7 @@ from .faults import make_fault
 from .results import build_result, write_result
 from .slo import SLO
 from .targeting import choose
-from .timeline import OK, PHASE, Timeline
+from .timeline import COMPLETIONS, INVOKE, OK, PHASE, Timeline
 from .waits import poll_until
 
 __all__ = ["RunSettings", "Outcome", "run_scenario"]
@@ -61,6 +61,17 @@ def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> b
     The same rule the recovery checker applies afterwards, so the run loop never stops observing
     at a moment the checker would call "not recovered yet"."""
     return checkers.recovery_s(timeline.events, since_s, timeline.now(), settle_s) is not None
+
+
+def _no_operation_in_flight(timeline: Timeline) -> bool:
+    """Every probe worker's last operation has completed. Stopping the probe while one hangs
+    would record its timeout after the run loop judged the clients recovered: the checker would
+    then see a failure at the very end and no success after it."""
+    last: dict[str, str] = {}
+    for e in list(timeline.events):
+        if e.kind == INVOKE or e.kind in COMPLETIONS:
+            last[e.process] = e.kind
+    return all(kind != INVOKE for kind in last.values())
 
 
 def _no_progress(label: str) -> ContextManager:
@@ -149,8 +160,9 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
                     # Keep observing after steadiness until operations have kept succeeding for
                     # settle_s (a rejoin can disturb clients), up to the recovery deadline.
                     steady_at = timeline.now()
-                    poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s),
-                               max(slo.settle_s + 5, deadline - time.monotonic()))
+                    poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
+                               and _no_operation_in_flight(timeline),
+                               max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
                 except NotSteady as exc:
                     recovered = False
                     not_steady = "; ".join(exc.problems)
