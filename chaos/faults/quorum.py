@@ -18,7 +18,7 @@ class QuorumLoss(Fault):
 
     def _choose_victims(self) -> list[str]:
         pod = self.platform.pod(self.target.pod)
-        peers = sorted(p.name for p in self.platform.pods(pod.spec.component))
+        peers = sorted(p.name for p in self.platform.pods(pod.component))
         majority = len(peers) // 2 + 1
         # The target first, then the next pods by name (deterministic: the target was seeded).
         start = peers.index(self.target.pod)
@@ -35,7 +35,7 @@ class QuorumLoss(Fault):
             stopped.append(self.platform.suspend_pod(name))
         running = [name for name in self.victims if self.platform.pod_running(name)]
         proof = {"held_down": stopped, "still_running": running,
-                 "pods": len(self.platform.pods(self.platform.pod(self.target.pod).spec.component))}
+                 "pods": len(self.platform.pods(self.platform.pod(self.target.pod).component))}
         proven = not running and all(s["processes_left"] == 0 and s["pid"] for s in stopped)
         return proof, proven
 

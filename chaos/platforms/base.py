@@ -52,6 +52,10 @@ class Pod:
     def node(self) -> str:
         return self.spec.node
 
+    @property
+    def component(self) -> str:
+        return self.spec.component
+
 
 @runtime_checkable
 class Platform(Protocol):

@@ -179,6 +179,7 @@ class KubePlatform:
         self.core = None
         self.accepted: dict[str, Any] = {}
         self._cordon_undos: dict[str, Undo] = {}
+        self._suspended: dict[str, str] = {}  # pod -> the node cordoned to hold it down
         self._kind_nodes = kind_nodes
         self.docker = docker  # the docker command that reaches kind's node containers
         # kind names each node's container after the node; stand-in nodes in tests may differ.
@@ -353,6 +354,30 @@ class KubePlatform:
             return bool(found)
 
         return found[0] if poll_until(replaced, timeout_s, poll_s=0.2) else None
+
+    def suspend_pod(self, name: str) -> dict[str, Any]:
+        """Hold the pod down until resume_pod: cordon its node, then delete it with grace 0. A
+        StatefulSet's replacement can then only start where its persistent volume lives (that
+        node: local volumes, as on kind) or where its anti-affinity leaves room; with neither
+        schedulable it stays Pending. Whether it did is the caller's proof (pod_running)."""
+        pod = self.pod(name)
+        if pod.node is None:
+            raise PlatformError(f"pod {name} is not on a node: nothing to hold down")
+        self.cordon(pod.node)
+        self._suspended[name] = pod.node
+        killed = self.kill_pod(name, signal.SIGKILL)
+        # Give the controller the time to create the replacement, then see that it cannot run.
+        time.sleep(1.0)
+        replacement = self._find_pod(name)
+        running = replacement is not None and replacement.running
+        return {"pod": name, "pid": pod.uid, "node": pod.node, "held_by": f"cordon {pod.node}",
+                "processes_killed": 1 if killed["proven"] else 0, "processes_left": 1 if running else 0,
+                "replacement_phase": replacement.phase if replacement is not None else None}
+
+    def resume_pod(self, name: str) -> None:
+        node = self._suspended.pop(name, None)
+        if node is not None:
+            self.uncordon(node)
 
     def cordon(self, node: str) -> None:
         """Mark the node unschedulable; the undo (uncordon) goes to the ledger first. A node that

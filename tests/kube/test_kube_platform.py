@@ -194,3 +194,42 @@ def test_chaos_heal_uncordons_after_a_harness_killed_mid_drain(control_plane, ap
     assert not stack.read_node(node).spec.unschedulable
     assert list((state_dir / "ledger").glob("*.jsonl")) == []
     client.PolicyV1Api(api).delete_namespaced_pod_disruption_budget(SET, NS)
+
+
+# --- quorum loss: pods held down -------------------------------------------------------------------
+
+def test_quorum_loss_holds_pods_down_until_healed(control_plane, api, stack, tmp_path):
+    """Two of a six-pod StatefulSet held down: each replacement can only go to its own (cordoned)
+    node, because required anti-affinity fills every other node, so it stays Pending until the
+    heal uncordons the node. The fault's proof must say so; after the heal all six run again."""
+    from chaos.components.base import Target
+    from chaos.faults.quorum import QuorumLoss
+
+    name = "held"
+    kubeutil.statefulset(api, NS, name, replicas=6)
+    try:
+        kubeutil.wait_ready(stack, NS, name, 6)
+        with _platform(control_plane, tmp_path) as platform:
+            victim = platform.pod(f"{name}-2")
+            target = Target(pod=victim.name, node=victim.node, zone=victim.zone, role="leader")
+            fault = QuorumLoss(platform, target, Timeline())
+            fault.victims = fault._choose_victims()
+            assert fault.victims == [f"{name}-2", f"{name}-3", f"{name}-4", f"{name}-5"], fault.victims
+            # Six pods: a majority is four. Hold them down and check the replacements stay Pending.
+            proof, proven = fault._inject()
+            try:
+                assert proven, proof
+                assert proof["still_running"] == [] and proof["pods"] == 6
+                held_nodes = {entry["node"] for entry in proof["held_down"]}
+                assert len(held_nodes) == 4
+                assert all(not platform.node_state(n)["schedulable"] for n in held_nodes)
+                time.sleep(2)
+                assert all(not platform.pod_running(v) for v in fault.victims)
+                assert len(kubeutil.ready_pods(stack, NS, name)) == 2
+            finally:
+                fault._heal()
+            assert all(platform.node_state(n)["schedulable"] for n in held_nodes)
+            kubeutil.wait_ready(stack, NS, name, 6)
+            assert not platform.pending_fault_undos()
+    finally:
+        client.AppsV1Api(api).delete_namespaced_stateful_set(name, NS)
