@@ -140,7 +140,8 @@ def owner_alive(path: Path) -> bool:
     return False
 
 
-PLATFORM_MODULES = ("chaos.platforms.local", "chaos.platforms.kube", "chaos.platforms.kind_nodes")
+PLATFORM_MODULES = ("chaos.platforms.local", "chaos.platforms.kube", "chaos.platforms.kind_nodes",
+                    "chaos.platforms.kind")
 
 
 def _register_platform_undo_actions() -> None:

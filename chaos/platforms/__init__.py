@@ -4,7 +4,7 @@ from .base import Node, Pod, PodSpec, Platform
 
 __all__ = ["Node", "Pod", "PodSpec", "Platform", "get_platform", "PLATFORMS"]
 
-PLATFORMS = ("local", "kube")
+PLATFORMS = ("local", "kube", "kind")
 
 
 def get_platform(name: str, **kwargs) -> Platform:
@@ -18,5 +18,10 @@ def get_platform(name: str, **kwargs) -> Platform:
         from .kube import KubePlatform
 
         return KubePlatform(**kwargs)
+    if name == "kind":
+        from .kind import KindPlatform
+
+        return KindPlatform(**kwargs)
     raise InvalidConfig(f"unknown platform {name!r}", field="--platform",
                         fix=f"choose one of: {', '.join(PLATFORMS)}")
+
