@@ -1,0 +1,895 @@
+"""Flink with JobManager high availability: the probe job, leader discovery, and the component.
+
+Where Flink comes from: the Apache Flink distribution that PyPI ships inside the
+apache-flink-libraries wheel (pyflink/lib: flink-dist and friends). `ensure_flink_dist()` unpacks
+its lib/ once into CHAOS_CACHE_DIR (default /var/cache/chaos-harness)/flink-<version>, under a
+lock; the wheel is found through CHAOS_FLINK_WHEEL or in <cache>/downloads/ (fetch it with
+`pip download apache-flink-libraries==<version> --no-deps -d <cache>/downloads`). The JVMs are run
+directly (StandaloneSessionClusterEntrypoint, TaskManagerRunner with --configDir holding Flink 2's
+config.yaml); on kind the official image runs them.
+
+The probe, and why it looks like this. A Flink cluster stores nothing a client writes: the state
+it must not lose is a running job's state, made durable by checkpoints. So the probe is a job
+with keyed state, and a "write" is a checkpoint:
+
+- the probe job (Java, compiled here with javac against flink-dist, no Maven; `ensure_probe_jar`)
+  reads a rate-limited DataGeneratorSource (values 0, 1, 2, ...; its position is checkpointed),
+  keys every record to one key and counts them in ValueState, into a DiscardingSink. With
+  exactly-once state the count after record v is v + 1; the operator counts records where that
+  does not hold in the metric chaosMismatches (restored state that does not match the restored
+  source position shows up there), and exposes the count as the gauge chaosCount;
+- it is submitted through the REST API (POST /jars/upload, then /jars/<jar>/run with a job id we
+  choose), so the harness needs no Flink client;
+- each probe operation asks the leading JobManager's REST for /jobs/<id> and
+  /jobs/<id>/checkpoints. OK = the job and all its tasks are RUNNING; the operation's
+  acknowledged "write" is the newest checkpoint the job then stands on (latest completed, or the
+  checkpoint it was restored from), recorded with the restore it had seen. Anything else (no
+  leader, 503 "ongoing leader election", 500 "recipient unreachable" while a standby forwards to
+  a dead leader, INITIALIZING, RESTARTING) is a definite failure: the operation reads, it never
+  changes anything, so there is no indeterminate outcome;
+- verification, after the fault: the job must be RUNNING again (a terminal job has lost its
+  state) and have completed a checkpoint after its latest restore; an acknowledged operation is
+  lost when a restore that happened after it went back to a checkpoint older than the one it
+  acknowledged, or a later answer stood on an older checkpoint (the checkpoint counter went
+  backwards: a fresh job or lost HA metadata), or the job counted a record twice or not at all
+  (chaosMismatches > 0). `judge_checkpoints` is that rule, pure and unit-tested.
+
+A checkpoint becomes visible in the REST answer only after the CheckpointCoordinator has added it
+to the completed-checkpoint store (ZooKeeper under HA), so a leader that takes over must restore
+from it or from a later one: anything else is acknowledged state lost.
+
+Roles. Every JobManager's REST endpoint answers job queries: a standby forwards them over RPC to
+the leading dispatcher (and answers 500 RecipientUnreachableException while that leader is dead,
+503 during the election). /jobmanager/config is answered locally, so no REST answer names the
+leader. The leader is read from ZooKeeper: <root>/<cluster-id>/leader/rest_server/connection_info
+holds the leading REST endpoint's URL and the leader session id, Java-serialized
+(`parse_leader_info`). The leading JobManager's pod is the one whose IP and REST port that URL
+names (the manifests must set rest.address to the pod IP); the other JobManagers are standbys.
+
+The component runs on a manifest-deployed platform (kind): platform.deploy_stack("flink"), JobManager
+REST endpoints from platform.endpoints("flink-jobmanager", 8081), ZooKeeper from
+platform.endpoints("zookeeper", 2181). Not implemented: the Kafka -> job -> exactly-once Kafka
+sink and ClickHouse data paths of COMPONENTS.md; the local platform.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+from urllib.error import HTTPError, URLError
+from urllib.parse import urlsplit
+from urllib.request import Request, urlopen
+
+from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
+from ..probe import DefiniteFailure, Probe
+from ..timeline import Timeline
+from ..waits import retry_until
+from .base import Target, wait_until_steady
+
+__all__ = ["FlinkCluster", "FlinkSession", "FlinkRest", "FlinkRestError", "LeaderFinder", "Settings",
+           "Observation", "Ack", "CheckpointLedger", "FlinkProbeClient", "FLINK_VERSION", "JAVA", "JVM_OPENS",
+           "ensure_flink_dist", "ensure_probe_jar", "prerequisites", "parse_leader_info", "parse_job",
+           "parse_checkpoints", "rest_error", "judge_checkpoints", "submit_probe_job", "leader_path"]
+
+FLINK_VERSION = "2.3.0"
+WHEEL = f"apache_flink_libraries-{FLINK_VERSION}-py2.py3-none-any.whl"
+JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
+JAVAC = os.environ.get("CHAOS_JAVAC", "/usr/bin/javac")
+JAR_TOOL = os.environ.get("CHAOS_JAR", "/usr/bin/jar")
+REST_PORT, RPC_PORT, BLOB_PORT, ZK_PORT = 8081, 6123, 6124, 2181
+JOB_NAME = "chaos-probe"
+TERMINAL = ("FAILED", "CANCELED", "FINISHED")
+# From the distribution's default config.yaml (env.java.opts.all): Flink 2 on Java 17 needs these.
+JVM_OPENS = ("--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+             *(f"--add-opens=java.base/{p}=ALL-UNNAMED" for p in (
+                 "java.lang", "java.net", "java.io", "java.nio", "sun.nio.ch", "java.lang.reflect", "java.text",
+                 "java.time", "java.util", "java.util.concurrent", "java.util.concurrent.atomic",
+                 "java.util.concurrent.locks")))
+
+# --------------------------------------------------------------------------- distribution
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
+
+
+def flink_home() -> Path:
+    return cache_dir() / f"flink-{FLINK_VERSION}"
+
+
+def find_wheel() -> Path | None:
+    """The apache-flink-libraries wheel: CHAOS_FLINK_WHEEL, or <cache>/downloads/."""
+    for candidate in (os.environ.get("CHAOS_FLINK_WHEEL", ""), str(cache_dir() / "downloads" / WHEEL)):
+        if candidate and os.path.isfile(candidate):
+            return Path(candidate)
+    return None
+
+
+def prerequisites(*, servers: bool = True) -> list[str]:
+    """What is missing to build the probe job (javac, jar, flink-dist) and, with servers, to run
+    Flink's JVMs here."""
+    missing = []
+    for tool, pkg in ((JAVA, "openjdk-17-jre-headless"), (JAVAC, "openjdk-17-jdk-headless"),
+                      (JAR_TOOL, "openjdk-17-jdk-headless")):
+        if (servers or tool != JAVA) and not os.access(tool, os.X_OK):
+            missing.append(f"{tool} not found (fix: apt-get install {pkg})")
+    if not (flink_home() / ".complete").exists() and find_wheel() is None:
+        missing.append(f"Flink {FLINK_VERSION} is not unpacked in {flink_home()} and its wheel is not at hand (fix: "
+                       f"pip download apache-flink-libraries=={FLINK_VERSION} --no-deps -d {cache_dir() / 'downloads'}, "
+                       "or set CHAOS_FLINK_WHEEL)")
+    return missing
+
+
+class _FileLock:
+    """An exclusive flock: two test sessions never unpack or compile into the cache at once."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.fd = -1
+
+    def __enter__(self) -> "_FileLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+
+
+def ensure_flink_dist(log: Callable[[str], None] = lambda m: None) -> Path:
+    """Flink's home (lib/ with flink-dist), unpacked from the wheel once; later calls read nothing."""
+    home = flink_home()
+    if (home / ".complete").exists():
+        return home
+    with _FileLock(home.parent / f"flink-{FLINK_VERSION}.lock"):
+        if (home / ".complete").exists():
+            return home
+        wheel = find_wheel()
+        if wheel is None:
+            raise MissingPrerequisite("; ".join(prerequisites(servers=False)), field="flink")
+        log(f"unpacking Flink {FLINK_VERSION} from {wheel} into {home}")
+        tmp = Path(tempfile.mkdtemp(prefix=f"flink-{FLINK_VERSION}-", dir=home.parent))
+        try:
+            with zipfile.ZipFile(wheel) as z:
+                for info in z.infolist():
+                    if info.filename.startswith("pyflink/lib/") and not info.is_dir():
+                        dest = tmp / "lib" / Path(info.filename).name
+                        dest.parent.mkdir(exist_ok=True)
+                        with z.open(info) as src, open(dest, "wb") as out:
+                            shutil.copyfileobj(src, out, 1 << 20)
+            if not (tmp / "lib" / f"flink-dist-{FLINK_VERSION}.jar").is_file():
+                raise PlatformError(f"{wheel} holds no pyflink/lib/flink-dist-{FLINK_VERSION}.jar")
+            (tmp / ".complete").write_text(FLINK_VERSION + "\n")
+            for root, _dirs, _files in os.walk(tmp):
+                os.chmod(root, 0o755)
+            if home.exists():
+                shutil.rmtree(home)
+            tmp.rename(home)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return home
+
+
+PROBE_JOB_SOURCE = r"""
+import org.apache.flink.api.common.eventtime.WatermarkStrategy;
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.Types;
+import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
+import org.apache.flink.connector.datagen.source.DataGeneratorSource;
+import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
+import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
+import org.apache.flink.util.Collector;
+
+/** The chaos harness's probe job: counts a checkpointed sequence in keyed state. Checkpointing,
+ *  state backend and restart strategy come from the cluster's configuration. */
+public class ChaosProbeJob {
+    public static void main(String[] args) throws Exception {
+        double rate = args.length > 0 ? Double.parseDouble(args[0]) : 50.0;
+        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
+        DataGeneratorSource<Long> source = new DataGeneratorSource<>(
+                i -> i, Long.MAX_VALUE, RateLimiterStrategy.perSecond(rate), Types.LONG);
+        env.fromSource(source, WatermarkStrategy.noWatermarks(), "chaos-probe-source").setParallelism(1)
+                .keyBy(v -> 0L)
+                .process(new Count()).name("chaos-probe-count").setParallelism(1)
+                .sinkTo(new DiscardingSink<>()).name("chaos-probe-sink").setParallelism(1);
+        env.execute("chaos-probe");
+    }
+
+    public static class Count extends KeyedProcessFunction<Long, Long, Long> {
+        private transient ValueState<Long> count;
+        private transient Counter mismatches;
+        private transient volatile long last;
+
+        @Override
+        public void open(OpenContext ctx) {
+            count = getRuntimeContext().getState(new ValueStateDescriptor<>("count", Types.LONG));
+            mismatches = getRuntimeContext().getMetricGroup().counter("chaosMismatches");
+            getRuntimeContext().getMetricGroup().gauge("chaosCount", (Gauge<Long>) () -> last);
+        }
+
+        @Override
+        public void processElement(Long value, Context ctx, Collector<Long> out) throws Exception {
+            Long c = count.value();
+            long n = (c == null ? 0L : c) + 1L;
+            count.update(n);
+            if (n != value + 1L) {
+                mismatches.inc();
+            }
+            last = n;
+            out.collect(n);
+        }
+    }
+}
+"""
+
+
+def ensure_probe_jar(log: Callable[[str], None] = lambda m: None) -> Path:
+    """The probe job's jar, compiled with javac against flink-dist once per source version."""
+    home = ensure_flink_dist(log)
+    digest = hashlib.sha256(PROBE_JOB_SOURCE.encode()).hexdigest()[:12]
+    jar = home / "probe" / f"chaos-probe-{digest}.jar"
+    if jar.exists():
+        return jar
+    with _FileLock(home / "probe.lock"):
+        if jar.exists():
+            return jar
+        jar.parent.mkdir(exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix="probe-", dir=jar.parent))
+        try:
+            (work / "src").mkdir()
+            (work / "classes").mkdir()
+            (work / "src" / "ChaosProbeJob.java").write_text(PROBE_JOB_SOURCE)
+            # --release 11: the job also runs on images whose JVM is older than ours.
+            steps = ([JAVAC, "--release", "11", "-nowarn", "-cp", str(home / "lib" / f"flink-dist-{FLINK_VERSION}.jar"),
+                      "-d", str(work / "classes"), str(work / "src" / "ChaosProbeJob.java")],
+                     [JAR_TOOL, "--create", "--file", str(work / "job.jar"), "--main-class", "ChaosProbeJob",
+                      "-C", str(work / "classes"), "."])
+            for argv in steps:
+                proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+                if proc.returncode != 0:
+                    raise PlatformError(f"building the Flink probe job failed: {' '.join(argv[:2])}: "
+                                        f"{(proc.stdout + proc.stderr)[-1500:]}")
+            (work / "job.jar").rename(jar)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+    return jar
+
+
+# --------------------------------------------------------------------------- settings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Failover knobs (COMPONENTS.md, tuned for tests; Flink's defaults in the comments)."""
+
+    ha_type: str = "zookeeper"            # default: none
+    heartbeat_interval_ms: int = 2000     # default 10000
+    heartbeat_timeout_ms: int = 10000     # default 50000
+    checkpoint_interval_ms: int = 2000    # default: checkpointing off
+    restart_strategy: str = "fixed-delay"  # default with checkpointing: exponential-delay
+    restart_attempts: int = 1000
+    restart_delay_ms: int = 1000
+    # A killed leader keeps its ZooKeeper session (and its latch node) until the session times
+    # out: that bounds the JobManager failover (default 60000).
+    zk_session_timeout_ms: int = 6000
+    probe_rate_per_s: int = 50            # records per second through the probe job
+
+    def failover_conf(self) -> dict[str, str]:
+        """Flink configuration keys (config.yaml) for these knobs."""
+        return {
+            "high-availability.type": self.ha_type,
+            "high-availability.zookeeper.client.session-timeout": str(self.zk_session_timeout_ms),
+            "high-availability.zookeeper.client.connection-timeout": "3000",
+            "heartbeat.interval": str(self.heartbeat_interval_ms),
+            "heartbeat.timeout": str(self.heartbeat_timeout_ms),
+            "execution.checkpointing.interval": f"{self.checkpoint_interval_ms}ms",
+            "restart-strategy.type": self.restart_strategy,
+            "restart-strategy.fixed-delay.attempts": str(self.restart_attempts),
+            "restart-strategy.fixed-delay.delay": f"{self.restart_delay_ms}ms",
+            "state.backend.type": "hashmap",
+            "metrics.fetcher.update-interval": "1000",  # default 10000: the verification reads metrics
+            "zookeeper.sasl.disable": "true",
+        }
+
+    def predicted_failover_s(self) -> float:
+        # The standby's latch waits for the dead leader's ZooKeeper session to expire, then the
+        # job is recovered from the HA store and redeployed (a few seconds).
+        return self.zk_session_timeout_ms / 1000 + 5.0
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def leader_path(cluster_id: str, root: str = "/flink") -> str:
+    """The ZooKeeper node holding the leading REST endpoint (high-availability.zookeeper.path.root
+    + high-availability.cluster-id)."""
+    return f"{root.rstrip('/')}/{cluster_id.strip('/')}/leader/rest_server/connection_info"
+
+
+def parse_leader_info(data: bytes) -> tuple[str, str]:
+    """(address, leader session id) from a ZooKeeper connection_info node.
+
+    Flink writes it with Java serialization: ObjectOutputStream.writeUTF(address) (in a block data
+    record), then writeObject(UUID) (fields leastSigBits, mostSigBits, the last 16 bytes)."""
+    if len(data) < 6 or data[:4] != b"\xac\xed\x00\x05":
+        raise ValueError(f"not a Java serialization stream: {data[:16]!r}")
+    pos = 4
+    if data[pos] == 0x77:  # TC_BLOCKDATA, 1-byte length
+        pos += 2
+    elif data[pos] == 0x7A:  # TC_BLOCKDATALONG, 4-byte length
+        pos += 5
+    else:
+        raise ValueError(f"no block data record at byte 4: {data[:16]!r}")
+    length = int.from_bytes(data[pos:pos + 2], "big")
+    address = data[pos + 2:pos + 2 + length].decode("utf-8")
+    if len(address) != length or b"java.util.UUID" not in data:
+        raise ValueError(f"truncated connection info: {data[:80]!r}")
+    least, most = int.from_bytes(data[-16:-8], "big"), int.from_bytes(data[-8:], "big")
+    return address, str(uuid.UUID(int=(most << 64) | least))
+
+
+def rest_error(status: int | None, body: str) -> str:
+    """A short reason from a failed REST answer (Flink answers {"errors": [...]})."""
+    try:
+        errors = json.loads(body).get("errors") or []
+    except (ValueError, AttributeError):
+        errors = []
+    text = " ".join(str(e) for e in errors) or body
+    if "ongoing leader election" in text:
+        reason = "leader election in progress"
+    elif "RecipientUnreachableException" in text or "recipient is unreachable" in text:
+        reason = "leading JobManager unreachable"
+    elif "NotFound" in text or "could not be found" in text:
+        reason = "job not found"
+    else:
+        reason = text.strip().splitlines()[0][:160] if text.strip() else "empty answer"
+    return f"HTTP {status}: {reason}" if status else reason
+
+
+def parse_job(doc: dict[str, Any]) -> dict[str, Any]:
+    """From /jobs/<id>: its state, the vertices' states, and whether everything runs."""
+    vertices = [v.get("status") for v in doc.get("vertices") or []]
+    state = doc.get("state")
+    return {"state": state, "vertices": vertices, "now": doc.get("now"),
+            "running": state == "RUNNING" and bool(vertices) and all(v == "RUNNING" for v in vertices)}
+
+
+def parse_checkpoints(doc: dict[str, Any]) -> dict[str, Any]:
+    """From /jobs/<id>/checkpoints: latest completed (id, trigger timestamp), latest restored
+    (id, restore timestamp), and the counts."""
+    latest = doc.get("latest") or {}
+    completed, restored = latest.get("completed"), latest.get("restored")
+    return {"completed": (int(completed["id"]), int(completed["trigger_timestamp"])) if completed else None,
+            "restored": (int(restored["id"]), int(restored["restore_timestamp"])) if restored else None,
+            "counts": doc.get("counts") or {}}
+
+
+# --------------------------------------------------------------------------- REST
+
+
+class FlinkRestError(Exception):
+    def __init__(self, url: str, status: int | None, reason: str):
+        self.url, self.status, self.reason = url, status, reason
+        super().__init__(f"{url}: {reason}")
+
+
+class FlinkRest:
+    """A small Flink REST client (stdlib only); every call is bounded by timeout_s."""
+
+    def __init__(self, timeout_s: float = 2.0):
+        self.timeout_s = timeout_s
+
+    def request(self, base: str, path: str, *, method: str = "GET", body: bytes | None = None,
+                headers: dict[str, str] | None = None, timeout_s: float | None = None) -> Any:
+        url = base.rstrip("/") + path
+        req = Request(url, data=body, method=method, headers=headers or {})
+        try:
+            with urlopen(req, timeout=timeout_s or self.timeout_s) as resp:
+                text = resp.read().decode()
+        except HTTPError as exc:
+            raise FlinkRestError(url, exc.code, rest_error(exc.code, exc.read().decode(errors="replace"))) from exc
+        except (URLError, OSError) as exc:
+            raise FlinkRestError(url, None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}") from exc
+        try:
+            return json.loads(text) if text else None
+        except ValueError as exc:
+            raise FlinkRestError(url, 200, f"not JSON: {text[:120]!r}") from exc
+
+    def get(self, base: str, path: str, timeout_s: float | None = None) -> Any:
+        return self.request(base, path, timeout_s=timeout_s)
+
+    def upload_jar(self, base: str, jar: Path) -> str:
+        """POST /jars/upload (multipart, field jarfile); returns the jar id."""
+        boundary = uuid.uuid4().hex
+        body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"jarfile\"; filename=\"{jar.name}\"\r\n"
+                "Content-Type: application/x-java-archive\r\n\r\n").encode() + jar.read_bytes() + \
+            f"\r\n--{boundary}--\r\n".encode()
+        answer = self.request(base, "/jars/upload", method="POST", body=body, timeout_s=30,
+                              headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+        if not answer or answer.get("status") != "success":
+            raise FlinkRestError(base, 200, f"jar upload refused: {answer}")
+        return Path(answer["filename"]).name
+
+    def run_jar(self, base: str, jar_id: str, job_id: str, args: Sequence[str]) -> str:
+        """POST /jars/<jar>/run with a chosen job id; returns the job id."""
+        body = json.dumps({"programArgsList": list(args), "jobId": job_id}).encode()
+        answer = self.request(base, f"/jars/{jar_id}/run", method="POST", body=body, timeout_s=60,
+                              headers={"Content-Type": "application/json"})
+        return answer["jobid"]
+
+
+class LeaderFinder:
+    """Which JobManager leads: the URL in ZooKeeper's rest_server connection_info, mapped to a
+    JobManager by host and port. `jobmanagers()` returns [(name, REST base URL)]."""
+
+    def __init__(self, zk_hosts: Callable[[], str], jobmanagers: Callable[[], list[tuple[str, str]]],
+                 cluster_id: str, *, root: str = "/flink", timeout_s: float = 2.0):
+        self.zk_hosts = zk_hosts
+        self.jobmanagers = jobmanagers
+        self.path = leader_path(cluster_id, root)
+        self.timeout_s = timeout_s
+        self._client = None
+        self._lock = threading.Lock()
+
+    def _zk(self):
+        from kazoo.client import KazooClient
+        from kazoo.retry import KazooRetry
+
+        if self._client is None or not self._client.connected:
+            if self._client is not None:
+                self._close()
+            client = KazooClient(hosts=self.zk_hosts(), timeout=10.0,
+                                 connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5))
+            client.start(timeout=self.timeout_s)
+            self._client = client
+        return self._client
+
+    def leader(self) -> tuple[str | None, str, str]:
+        """(JobManager name or None if the URL names none of them, leader URL, session id).
+        Raises LookupError when no leader is published (an election, or ZooKeeper unreachable)."""
+        from kazoo.exceptions import NoNodeError
+
+        with self._lock:
+            try:
+                data, _stat = self._zk().get(self.path)
+            except NoNodeError as exc:
+                raise LookupError(f"no leader published at {self.path}") from exc
+            except Exception as exc:
+                self._close()
+                raise LookupError(f"ZooKeeper unreachable: {type(exc).__name__}: {exc}") from exc
+        if not data:
+            raise LookupError(f"empty leader node {self.path}")
+        url, session = parse_leader_info(data)
+        return match_jobmanager(url, self.jobmanagers()), url, session
+
+    def _close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.stop()
+                client.close()
+            except Exception:
+                pass
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def match_jobmanager(url: str, jobmanagers: Iterable[tuple[str, str]]) -> str | None:
+    """The name of the JobManager whose REST base URL has the leader URL's host and port."""
+    want = urlsplit(url)
+    for name, base in jobmanagers:
+        have = urlsplit(base)
+        if (have.hostname, have.port or 80) == (want.hostname, want.port or 80):
+            return name
+    return None
+
+
+# --------------------------------------------------------------------------- the probe's ledger
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One successful pair of REST answers: job state and its checkpoints."""
+
+    now_ms: int                           # the JobManager's clock in the /jobs answer (ordering)
+    state: str
+    running: bool
+    completed: tuple[int, int] | None     # (id, trigger timestamp)
+    restored: tuple[int, int] | None      # (id, restore timestamp)
+
+    @property
+    def checkpoint(self) -> int | None:
+        """The newest checkpoint the job stands on."""
+        ids = [c[0] for c in (self.completed, self.restored) if c]
+        return max(ids) if ids else None
+
+    @classmethod
+    def from_answers(cls, job: dict[str, Any], checkpoints: dict[str, Any] | None) -> "Observation":
+        j = parse_job(job)
+        c = parse_checkpoints(checkpoints or {})
+        return cls(now_ms=int(j["now"] or time.time() * 1000), state=j["state"], running=j["running"],
+                   completed=c["completed"], restored=c["restored"])
+
+
+@dataclass(frozen=True)
+class Ack:
+    """An acknowledged probe operation: the checkpoint the running job stood on."""
+
+    value: int
+    now_ms: int
+    checkpoint: int | None
+    trigger_ms: int | None    # of that checkpoint when it came from latest.completed
+    restore_ms: int | None    # the latest restore the answer showed (None: never restored)
+
+
+def judge_checkpoints(acks: Sequence[Ack], observations: Sequence[Observation],
+                      mismatches: int | None = None) -> dict[str, Any]:
+    """Which acknowledged operations lost their checkpoint, and why (pure).
+
+    An ack is lost when (1) a restore newer than the one it saw went back to an older
+    checkpoint, (2) an answer from later (by the JobManager's clock) stood on an older checkpoint
+    (the counter went backwards), (3) its checkpoint id reappeared with another trigger time
+    (the counter was reset), or (4) the job counted a record twice or not at all after
+    recovery (mismatches > 0)."""
+    restores = sorted({o.restored for o in observations if o.restored}, key=lambda r: r[1])
+    triggers: dict[int, set[int]] = {}
+    for o in observations:
+        if o.completed:
+            triggers.setdefault(o.completed[0], set()).add(o.completed[1])
+    lost: dict[int, str] = {}
+    for a in acks:
+        if a.checkpoint is None:
+            continue
+        seen = a.restore_ms if a.restore_ms is not None else -1
+        back = [r for r in restores if r[1] > seen and r[0] < a.checkpoint]
+        if back:
+            lost[a.value] = f"restored from checkpoint {back[0][0]} < acknowledged {a.checkpoint}"
+            continue
+        older = [o for o in observations if o.now_ms > a.now_ms and o.checkpoint is not None
+                 and o.checkpoint < a.checkpoint]
+        if older:
+            lost[a.value] = f"checkpoint went back to {older[0].checkpoint} after acknowledged {a.checkpoint}"
+            continue
+        if a.trigger_ms is not None and triggers.get(a.checkpoint, set()) - {a.trigger_ms}:
+            lost[a.value] = f"checkpoint id {a.checkpoint} reused (counter reset)"
+            continue
+        if mismatches:
+            lost[a.value] = f"{mismatches} records counted against a restored position that did not match"
+    acked_ids = [a.checkpoint for a in acks if a.checkpoint is not None]
+    return {"lost": sorted(lost), "reasons": sorted(set(lost.values()))[:5],
+            "last_acked_checkpoint": max(acked_ids) if acked_ids else None,
+            "restores": [{"id": r[0], "restore_ms": r[1]} for r in restores], "mismatches": mismatches}
+
+
+class CheckpointLedger:
+    """What one experiment's probe saw: every observation and every acknowledgement."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.observations: list[Observation] = []
+        self.acks: list[Ack] = []
+        self.checkpoints: list[int] = []   # new checkpoint ids in the order they were acknowledged
+
+    def record(self, value: int, obs: Observation) -> tuple[int | None, bool]:
+        """Keep the observation; for a running job, the ack. Returns (checkpoint, is it new)."""
+        with self.lock:
+            self.observations.append(obs)
+            if not obs.running:
+                return None, False
+            trigger = obs.completed[1] if obs.completed and obs.completed[0] == obs.checkpoint else None
+            self.acks.append(Ack(value, obs.now_ms, obs.checkpoint, trigger, obs.restored[1] if obs.restored else None))
+            new = obs.checkpoint is not None and (not self.checkpoints or obs.checkpoint > self.checkpoints[-1])
+            if new:
+                self.checkpoints.append(obs.checkpoint)
+            return obs.checkpoint, new
+
+    def last_acked(self) -> int | None:
+        with self.lock:
+            return self.checkpoints[-1] if self.checkpoints else None
+
+
+class FlinkProbeClient:
+    """One probe worker: asks the leading JobManager for the probe job and its checkpoints."""
+
+    def __init__(self, session: "FlinkSession", ledger: CheckpointLedger, op_timeout_s: float):
+        self.session = session
+        self.ledger = ledger
+        self.rest = FlinkRest(timeout_s=op_timeout_s / 2)
+
+    def write(self, value: int):
+        try:
+            name, url, _session_id = self.session.finder.leader()
+        except LookupError as exc:
+            raise DefiniteFailure(f"no leading JobManager: {exc}") from exc
+        jid = self.session.job_id
+        try:
+            job = self.rest.get(url, f"/jobs/{jid}")
+            checkpoints = self.rest.get(url, f"/jobs/{jid}/checkpoints")
+        except FlinkRestError as exc:
+            raise DefiniteFailure(f"leader {name or url}: {exc.reason}") from exc
+        obs = Observation.from_answers(job, checkpoints)
+        checkpoint, new = self.ledger.record(value, obs)
+        if not obs.running:
+            j = parse_job(job)
+            raise DefiniteFailure(f"job {j['state']}, tasks {j['vertices']}")
+        return name or url, {"checkpoint": checkpoint, "new_checkpoint": new}
+
+    def abort(self) -> None:
+        """Nothing to cut: each REST call is bounded by its own timeout."""
+
+    def close(self) -> None:
+        pass
+
+
+def submit_probe_job(rest: FlinkRest, base: str, jar: Path, *, rate_per_s: int,
+                     job_id: str | None = None) -> str:
+    """The running probe job's id: an existing non-terminal job named chaos-probe is reused;
+    otherwise the jar is uploaded and run with a fresh job id."""
+    for job in (rest.get(base, "/jobs/overview") or {}).get("jobs", []):
+        if job.get("name") == JOB_NAME and job.get("state") not in TERMINAL:
+            return job["jid"]
+    jar_id = rest.upload_jar(base, jar)
+    return rest.run_jar(base, jar_id, job_id or uuid.uuid4().hex, [str(rate_per_s)])
+
+
+# --------------------------------------------------------------------------- session and component
+
+
+@dataclass
+class FlinkSession:
+    """A Flink HA cluster seen from the harness: its JobManagers' REST endpoints, ZooKeeper, and
+    the probe job. Platform-neutral: the component builds it from pod endpoints, the
+    integration test from loopback ports."""
+
+    jobmanagers: Callable[[], list[tuple[str, str]]]   # [(name, REST base URL)]
+    zk_hosts: Callable[[], str]
+    cluster_id: str
+    settings: Settings = field(default_factory=Settings)
+    zk_root: str = "/flink"
+    job_id: str | None = None
+    ledgers: dict[str, CheckpointLedger] = field(default_factory=dict)
+    last_verification: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.finder = LeaderFinder(self.zk_hosts, self.jobmanagers, self.cluster_id, root=self.zk_root)
+        self.rest = FlinkRest(timeout_s=3.0)
+
+    def leader_url(self) -> str:
+        return self.finder.leader()[1]
+
+    def roles(self) -> dict[str, str]:
+        """{JobManager name: "leader" | "standby"}; all standby while no leader is published."""
+        try:
+            leader = self.finder.leader()[0]
+        except (LookupError, ValueError):
+            leader = None
+        return {name: "leader" if name == leader else "standby" for name, _url in self.jobmanagers()}
+
+    def submit(self, jar: Path) -> str:
+        self.job_id = submit_probe_job(self.rest, self.leader_url(), jar, rate_per_s=self.settings.probe_rate_per_s)
+        return self.job_id
+
+    def status(self) -> dict[str, Any]:
+        """Leader, TaskManagers, and the probe job, as the leader's REST answers them."""
+        seen: dict[str, Any] = {"leader": None, "taskmanagers": None, "job": None, "problems": []}
+        try:
+            name, url, _session_id = self.finder.leader()
+        except (LookupError, ValueError) as exc:
+            seen["problems"].append(f"no leading JobManager ({exc})")
+            return seen
+        seen["leader"] = name or url
+        if name is None:
+            seen["problems"].append(f"the leader {url} is none of the JobManagers {[n for n, _ in self.jobmanagers()]}")
+        try:
+            seen["taskmanagers"] = self.rest.get(url, "/overview").get("taskmanagers", 0)
+            if seen["taskmanagers"] < 1:
+                seen["problems"].append("no TaskManager registered")
+            if self.job_id is None:
+                seen["problems"].append("probe job not submitted")
+            else:
+                job = parse_job(self.rest.get(url, f"/jobs/{self.job_id}"))
+                seen["job"] = {"state": job["state"], "vertices": job["vertices"]}
+                if not job["running"]:
+                    seen["problems"].append(f"probe job {job['state']}, tasks {job['vertices']}")
+        except FlinkRestError as exc:
+            seen["problems"].append(f"leader REST: {exc.reason}")
+        return seen
+
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        seen = self.status()
+        return not seen["problems"], seen
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05, workers: int = 1) -> Probe:
+        if self.job_id is None:
+            raise InvalidConfig("no probe job submitted yet", field="flink", fix="deploy the component first")
+        ledger = self.ledgers[experiment] = CheckpointLedger()
+        op_timeout_s = 2.0
+        clients = [FlinkProbeClient(self, ledger, op_timeout_s) for _ in range(workers)]
+        return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
+
+    def _metrics(self, url: str) -> tuple[int | None, int | None]:
+        """(chaosMismatches, chaosCount) of the counting operator, or Nones while not reported."""
+        job = self.rest.get(url, f"/jobs/{self.job_id}")
+        for v in job.get("vertices") or []:
+            if "chaos-probe-count" in (v.get("name") or ""):
+                names = "0.chaos-probe-count.chaosMismatches,0.chaos-probe-count.chaosCount"
+                got = {m["id"]: m.get("value") for m in
+                       self.rest.get(url, f"/jobs/{self.job_id}/vertices/{v['id']}/metrics?get={names}") or []}
+                mis, cnt = got.get("0.chaos-probe-count.chaosMismatches"), got.get("0.chaos-probe-count.chaosCount")
+                return (int(float(mis)) if mis is not None else None, int(float(cnt)) if cnt is not None else None)
+        return None, None
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        """The values of acknowledged operations whose checkpoint survived (see the module doc);
+        None when the job could not be read at all. Details in self.last_verification."""
+        ledger = self.ledgers.get(experiment)
+        if ledger is None:
+            return None
+        deadline = time.monotonic() + timeout_s
+        final: Observation | None = None
+        mismatches: int | None = None
+        count: int | None = None
+        problem = "no answer yet"
+        while time.monotonic() < deadline:
+            try:
+                url = self.leader_url()
+                job = self.rest.get(url, f"/jobs/{self.job_id}")
+                obs = Observation.from_answers(job, self.rest.get(url, f"/jobs/{self.job_id}/checkpoints"))
+                if obs.state in TERMINAL:
+                    final, problem = obs, f"job {obs.state}: its state is gone"
+                    break
+                restore_ms = obs.restored[1] if obs.restored else -1
+                checkpointed_since = obs.completed is not None and obs.completed[1] > restore_ms
+                if obs.running and checkpointed_since:
+                    mismatches, count = self._metrics(url)
+                    final = obs
+                    if mismatches is not None:
+                        problem = ""
+                        break
+                    problem = "operator metrics not reported yet"
+                else:
+                    problem = f"job {obs.state}, checkpointed since restore: {checkpointed_since}"
+            except (LookupError, ValueError, FlinkRestError) as exc:
+                problem = str(exc)
+            time.sleep(0.5)
+        with ledger.lock:
+            acks, observations = list(ledger.acks), list(ledger.observations)
+        if final is None:
+            self.last_verification = {"verified": False, "problem": problem, "acks": len(acks)}
+            return None
+        observations.append(final)
+        verdict = judge_checkpoints(acks, observations, mismatches)
+        lost = set(verdict["lost"])
+        if final.state in TERMINAL:
+            lost |= {a.value for a in acks if a.checkpoint is not None}
+            verdict["reasons"] = [problem, *verdict["reasons"]]
+        self.last_verification = {**verdict, "lost": len(lost), "verified": True, "problem": problem,
+                                  "final_state": final.state, "final_checkpoint": final.checkpoint,
+                                  "final_restored": final.restored, "count": count, "acks": len(acks)}
+        return [a.value for a in acks if a.value not in lost]
+
+    def close(self) -> None:
+        self.finder.close()
+
+
+class FlinkCluster:
+    """Flink session cluster with ZooKeeper HA, deployed from fixtures/kind/flink on a
+    manifest-deployed platform: JobManagers labelled flink-jobmanager (REST 8081), TaskManagers
+    labelled flink-taskmanager, ZooKeeper from the stack's zookeeper component."""
+
+    name = "flink"
+    JOBMANAGER, TASKMANAGER = "flink-jobmanager", "flink-taskmanager"
+
+    def __init__(self, platform, *, name: str = "flink", settings: Settings | None = None,
+                 cluster_id: str = "/chaos-stack", zk_root: str = "/flink", probe_workers: int = 1):
+        if getattr(platform, "deploy_stack", None) is None:
+            raise InvalidConfig("Flink runs on --chaos-platform kind only for now", field="platform",
+                                fix="run the Flink experiments with --chaos-platform kind")
+        self.platform = platform
+        self.deployment = name
+        self.probe_workers = probe_workers
+        self.session = FlinkSession(jobmanagers=self._jobmanagers, zk_hosts=self._zk_hosts, cluster_id=cluster_id,
+                                    settings=settings or Settings(), zk_root=zk_root)
+        self.pods: list[str] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.session.settings
+
+    def _jobmanagers(self) -> list[tuple[str, str]]:
+        return [(pod, f"http://{ip}:{port}") for pod, ip, port in self.platform.endpoints(self.JOBMANAGER, REST_PORT)]
+
+    def _zk_hosts(self) -> str:
+        return ",".join(f"{ip}:{port}" for _pod, ip, port in self.platform.endpoints("zookeeper", ZK_PORT))
+
+    def deploy(self, timeout_s: float = 600.0) -> dict[str, Any]:
+        missing = prerequisites(servers=False)
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="flink")
+        ensure_probe_jar()
+        deadline = time.monotonic() + timeout_s
+        pods = self.platform.deploy_stack("flink", timeout_s=timeout_s)
+        self.pods = [p.name for p in pods]
+        return self.prepare(max(30.0, deadline - time.monotonic()))
+
+    def remove(self) -> None:
+        self.session.close()
+        self.platform.remove_stack("flink")
+
+    def targets(self) -> list[Target]:
+        roles = self.session.roles()
+        out = []
+        for label in (self.JOBMANAGER, self.TASKMANAGER):
+            for pod in self.platform.pods(label):
+                role = roles.get(pod.name, "standby") if label == self.JOBMANAGER else "taskmanager"
+                out.append(Target(pod=pod.name, node=pod.node or "", zone=pod.zone or "", role=role))
+        return out
+
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        """One leading JobManager, at least one TaskManager registered, the probe job RUNNING."""
+        return self.session.steady()
+
+    def explain(self, seen: dict[str, Any]) -> str:
+        return (f"seen {seen}; JobManager logs: kubectl -n chaos-stack logs -l "
+                f"app.kubernetes.io/name={self.JOBMANAGER}")
+
+    def wait_steady(self, timeout_s: float = 60.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        return wait_until_steady(self.steady, self.deployment, timeout_s, log, self.explain, 0.5)
+
+    def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
+        """Steady, with a probe job: adopts a running chaos-probe job, or submits one when there
+        is none or the last one ended (a job that FAILED in an experiment keeps its verdict; the
+        next experiment needs a live job)."""
+        deadline = time.monotonic() + timeout_s
+
+        def ensure_job() -> str:
+            job = self.session.status().get("job")
+            if self.session.job_id is None or (job and job["state"] in TERMINAL):
+                self.session.job_id = None
+                return self.session.submit(ensure_probe_jar())
+            return self.session.job_id
+
+        try:
+            retry_until(ensure_job, timeout_s)
+        except TimeoutError as exc:
+            raise NotSteady(f"{self.deployment}: could not submit the probe job: {exc}", [str(exc)]) from exc
+        return self.wait_steady(max(5.0, deadline - time.monotonic()), log)
+
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        return self.session.probe(timeline, experiment, interval_s, self.probe_workers)
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        return self.session.verify(experiment, timeout_s)
+
+    def config(self) -> dict[str, Any]:
+        """The knobs as deployed (the leader's /jobmanager/config) where readable, else as intended."""
+        wanted = self.settings.failover_conf()
+        deployed: dict[str, str] = {}
+        try:
+            answer = self.session.rest.get(self.session.leader_url(), "/jobmanager/config")
+            deployed = {e["key"]: e["value"] for e in answer if e.get("key") in wanted}
+        except (LookupError, ValueError, FlinkRestError):
+            pass
+        return {**asdict(self.settings), "deployed": deployed, "job_id": self.session.job_id,
+                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers}
