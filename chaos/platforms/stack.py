@@ -653,19 +653,16 @@ class StackDeployer:
 
     def deploy(self, component: str, timeout_s: float = 600.0) -> list[str]:
         """Apply the component's dependencies, then the component; each is Ready (within
-        timeout_s each) before the next. Within a component, Jobs (cluster creation, buckets)
-        come after its StatefulSets and Deployments are Ready. Returns the components, in order."""
+        timeout_s each) before the next. Within a component everything is applied at once: its
+        Jobs (cluster creation, buckets, schema) wait for their servers themselves, and a server
+        may be Ready only once its Job has run (a Redis node reports Ready when the cluster the
+        Job creates is ok). Returns the components, in order."""
         order = self.stack.order(component)
         for name in order:
             t0 = time.monotonic()
             objects = self.manifests(name)
-            servers = [o for o in objects if o["kind"] != "Job"]
-            jobs = [o for o in objects if o["kind"] == "Job"]
-            self.apply(name, servers)
-            self.wait_ready(name, timeout_s, servers)
-            if jobs:
-                self.apply(name, jobs)
-                self.wait_ready(name, max(timeout_s - (time.monotonic() - t0), 1.0), jobs)
+            self.apply(name, objects)
+            self.wait_ready(name, timeout_s, objects)
             self.log(f"{name}: {len(objects)} objects applied, Ready after {time.monotonic() - t0:.1f} s")
         return order
 
