@@ -6,6 +6,13 @@ The probe: kafka-python producers with acks=all set explicitly and idempotence, 
 key naming the experiment; the verification consumes the topic from the earliest offset and
 matches every acknowledged record. Roles: leader of the probe's partition, follower (another
 replica), and the active controller (the KRaft quorum's leader).
+
+On a platform that deploys from manifests (kube, kind: `platform.deploy_stack`) the cluster is
+fixtures/kind/kafka/ (pods kafka-0..2, broker port 9092), whose brokers must advertise their pod
+IPs (the pods' DNS names do not resolve on the host). A replaced pod comes back with a new IP:
+the bootstrap list is read from the platform whenever a client is made, the producers follow
+the brokers' own metadata (each broker re-registers its new address), and node ids are mapped to
+pods once, from the brokers' registrations (a pod keeps its node id).
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -25,7 +32,8 @@ from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, missing_module, one_node_per_zone
+from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
+                   on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
 from ..waits import retry_until
 
 __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
@@ -135,6 +143,19 @@ def lagging_voters(quorum: dict[str, Any], max_lag_ms: int = 2000) -> list[int] 
     return None
 
 
+# Settings fields the kind manifests may set: server.properties keys, or the apache/kafka
+# image's KAFKA_* environment (KAFKA_BROKER_SESSION_TIMEOUT_MS -> broker.session.timeout.ms).
+MANIFEST_NAMES = {
+    "broker_session_timeout_ms": ("broker.session.timeout.ms", "KAFKA_BROKER_SESSION_TIMEOUT_MS"),
+    "broker_heartbeat_interval_ms": ("broker.heartbeat.interval.ms", "KAFKA_BROKER_HEARTBEAT_INTERVAL_MS"),
+    "replica_lag_time_max_ms": ("replica.lag.time.max.ms", "KAFKA_REPLICA_LAG_TIME_MAX_MS"),
+    "min_insync_replicas": ("min.insync.replicas", "KAFKA_MIN_INSYNC_REPLICAS"),
+    "replication_factor": ("default.replication.factor", "KAFKA_DEFAULT_REPLICATION_FACTOR"),
+    "unclean_leader_election": ("unclean.leader.election.enable", "KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE"),
+    "heap_mb": ("Xmx",),  # from KAFKA_HEAP_OPTS, see _heap_from_manifest
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     broker_session_timeout_ms: int = 4000
@@ -198,7 +219,8 @@ def _tp():
 
 
 class KafkaCluster(Steadiness):
-    """Three KRaft nodes (broker + controller) on the local platform, one per zone."""
+    """Three KRaft nodes (broker + controller), one per zone: started by the harness on the local
+    platform, or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "kafka"
     steady_poll_s = 0.5
@@ -208,13 +230,61 @@ class KafkaCluster(Steadiness):
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
+        self.kube = on_manifest_platform(platform)
+        if self.kube:
+            self.members = StackMembers(platform, self.name, BROKER_PORT)
+            names = {k: v for k, v in MANIFEST_NAMES.items() if k != "heap_mb"}
+            self.settings, self.from_manifest = settings_from_manifest(self.settings, self.name, names)
+            heap = _heap_from_manifest(self.name)
+            if heap is not None:
+                self.settings = replace(self.settings, heap_mb=heap)
+                self.from_manifest = sorted([*self.from_manifest, "heap_mb"])
+            self.nodes, self.pods, self.hosts = [], [], []
+            self.ids: dict[int, str] = {}  # node.id -> pod, learnt from the brokers' registrations
+            return
         self.nodes = one_node_per_zone(platform, "Kafka")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
         self.bootstrap = [f"{ip}:{BROKER_PORT}" for ip in self.hosts]
         self.ids = {i + 1: pod for i, pod in enumerate(self.pods)}  # node.id -> pod
 
+    @property
+    def bootstrap(self) -> list[str]:
+        """Broker addresses: fixed on the local platform; the current pod IPs on kube."""
+        if self.kube:
+            return [f"{ip}:{BROKER_PORT}" for ip in self.members.ips()]
+        return self._bootstrap
+
+    @bootstrap.setter
+    def bootstrap(self, value: list[str]) -> None:
+        self._bootstrap = value
+
+    def _learn_ids(self) -> None:
+        """node.id -> pod from the registered brokers' hosts (a pod IP, or the pod's DNS name)."""
+        admin = self._admin()
+        try:
+            brokers = admin.describe_cluster()["brokers"]
+        finally:
+            admin.close()
+        for b in brokers:
+            host = str(b.get("host", ""))
+            pod = self.members.pod_of(host) or (host.split(".")[0] if host.split(".")[0] in self.pods else None)
+            if pod is not None:
+                self.ids[int(b["node_id"])] = pod
+        if set(self.ids.values()) != set(self.pods):
+            hosts = sorted(str(b.get("host")) for b in brokers)
+            raise NotSteady(f"{self.deployment}: brokers registered as {hosts}, which name not every pod of "
+                            f"{self.pods} (fix: the manifests advertise PLAINTEXT://$(POD_IP):9092; a client on "
+                            "the host cannot resolve the pods' DNS names)", ["broker addresses"])
+
     def deploy(self, timeout_s: float = 180.0) -> dict[str, Any]:
+        if self.kube:
+            self.members.deploy(max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+            self.pods = list(self.members.pods)
+            self._wait_brokers(timeout_s)
+            self._learn_ids()
+            self._create_topic()
+            return self.wait_steady(timeout_s)
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="kafka")
@@ -279,8 +349,8 @@ class KafkaCluster(Steadiness):
         try:
             retry_until(three_brokers, timeout_s)
         except TimeoutError as exc:
-            raise NotSteady(f"{self.deployment}: three brokers not up: {exc}; pod logs in "
-                            f"{self.platform.log_path(self.pods[0]).parent}", ["brokers not up"]) from exc
+            raise NotSteady(f"{self.deployment}: three brokers not up: {exc}; {self.logs_hint()}",
+                            ["brokers not up"]) from exc
 
     def _create_topic(self, timeout_s: float = 60.0) -> None:
         """Create the probe's topic; the answer carries per-topic error codes rather than raising,
@@ -310,6 +380,12 @@ class KafkaCluster(Steadiness):
             raise NotSteady(f"{self.deployment}: could not create topic {TOPIC}: {exc}", ["no topic"]) from exc
 
     def remove(self) -> None:
+        if self.kube:
+            # Always removed (PVCs too), like the local pods: the next component gets the nodes,
+            # and the next deploy formats fresh volumes.
+            self.members.stop()
+            self.platform.remove_stack(self.name)
+            return
         for pod in self.pods:
             self.platform.remove_pod(pod)
 
@@ -332,6 +408,15 @@ class KafkaCluster(Steadiness):
         except Exception:
             r = {"leader": None, "replicas": [], "isr": [], "controller": None}
         out = []
+        if self.kube:
+            where = self.members.placement()
+            for node_id, pod in sorted(self.ids.items()):
+                node, zone = where.get(pod, ("", ""))
+                role = "leader" if node_id == r["leader"] else ("follower" if node_id in r["replicas"] else "unknown")
+                out.append(Target(pod=pod, node=node, zone=zone, role=role))
+                if node_id == r.get("controller"):
+                    out.append(Target(pod=pod, node=node, zone=zone, role="controller"))
+            return out
         for node_id, (pod, node) in zip(self.ids, zip(self.pods, self.nodes)):
             role = "leader" if node_id == r["leader"] else ("follower" if node_id in r["replicas"] else "unknown")
             out.append(Target(pod=pod, node=node.name, zone=node.zone, role=role))
@@ -347,7 +432,8 @@ class KafkaCluster(Steadiness):
         problems = []
         if r["leader"] is None or r["leader"] < 0:
             problems.append("partition has no leader")
-        if sorted(r["isr"]) != [1, 2, 3]:
+        all_ids = sorted(self.ids) if self.kube else [1, 2, 3]
+        if sorted(r["isr"]) != all_ids:
             problems.append(f"ISR {sorted(r['isr'])} is not all three replicas")
         # The partition's view above may come from a broker that has not caught up yet (it then
         # reports the leader and ISR it had before the fault): require every controller's copy
@@ -360,7 +446,8 @@ class KafkaCluster(Steadiness):
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         op_timeout_s = 1.0
-        clients = [KafkaClient(self.bootstrap[i:] + self.bootstrap[:i], experiment, self.settings, op_timeout_s,
+        bootstrap = self.bootstrap  # read once (on kube: the current IPs)
+        clients = [KafkaClient(bootstrap[i:] + bootstrap[:i], experiment, self.settings, op_timeout_s,
                                self.ids) for i in range(self.probe_workers)]
         return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
 
@@ -394,6 +481,37 @@ class KafkaCluster(Steadiness):
             return None
 
     def config(self) -> dict[str, Any]:
-        return {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,
-                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
-                "producer": {"acks": "all", "enable_idempotence": True}}
+        out = {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,
+               "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+               "producer": {"acks": "all", "enable_idempotence": True}}
+        if self.kube:
+            out.update(kafka_version=_image_version(self.name), manifests=str(stack_entry(self.name)["dir"]),
+                       from_manifest=self.from_manifest, pods=list(self.pods),
+                       node_ids={str(k): v for k, v in sorted(self.ids.items())})
+        return out
+
+
+def _heap_from_manifest(component: str) -> int | None:
+    """-Xmx of KAFKA_HEAP_OPTS in the manifests, in MB."""
+    import re
+
+    from .base import knob, manifest_knobs
+
+    opts = knob(manifest_knobs(component), "KAFKA_HEAP_OPTS") or ""
+    m = re.search(r"-Xmx(\d+)([mMgG])", opts)
+    if not m:
+        return None
+    return int(m.group(1)) * (1024 if m.group(2) in "gG" else 1)
+
+
+def _image_version(component: str) -> str:
+    """The server version on kind: the tag of the stack's pinned image (apache/kafka:4.1.0)."""
+    try:
+        import yaml
+
+        from .base import STACK_FILE
+
+        images = (yaml.safe_load(STACK_FILE.read_text()) or {}).get("images") or {}
+        return str(images.get(component, "")).rpartition(":")[2] or "unknown"
+    except Exception:
+        return "unknown"

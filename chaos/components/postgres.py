@@ -5,6 +5,14 @@ Each pod runs fixtures/postgres/entrypoint.sh as the postgres user; the entrypoi
 every start whether to bootstrap, clone, follow or rejoin, so a returning old primary rejoins as
 a standby. The probe writes increasing ids through a multi-host connection string with
 target_session_attrs=read-write and records which server acknowledged each.
+
+On a platform that deploys from manifests (kube, kind: `platform.deploy_stack`) the cluster is
+fixtures/kind/postgres/ (pods postgres-0..2, port 5432, the same entrypoint in the image
+fixtures/postgres builds). A replaced pod comes back with a new IP: the status queries read the
+IPs from the platform every time, the probe's clients rebuild their multi-host connection
+string from the current IPs whenever they reconnect, and acknowledging servers are named by pod
+through every IP each pod ever had. Replication peers name each other by the pods' DNS names
+there, so a standby's upstream is matched by pod name as well as by IP.
 """
 
 from __future__ import annotations
@@ -14,15 +22,16 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import psycopg
 
-from ..errors import HarnessError, MissingPrerequisite
+from ..errors import HarnessError, InvalidConfig, MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone
+from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
 from ..waits import retry_until
 
 __all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
@@ -43,6 +52,20 @@ def prerequisites() -> list[str]:
     if not ENTRYPOINT.is_file():
         missing.append(f"{ENTRYPOINT} is missing (fix: run from a checkout of the harness)")
     return missing
+
+
+# Settings fields the kind manifests may set: the entrypoint's environment, or repmgr.conf /
+# postgresql.conf keys.
+MANIFEST_NAMES = {
+    "synchronous_standby_names": ("SYNC_STANDBY_NAMES", "synchronous_standby_names"),
+    "monitor_interval_secs": ("REPMGR_MONITOR_INTERVAL", "monitor_interval_secs"),
+    "reconnect_attempts": ("REPMGR_RECONNECT_ATTEMPTS", "reconnect_attempts"),
+    "reconnect_interval": ("REPMGR_RECONNECT_INTERVAL", "reconnect_interval"),
+    "location": ("REPMGR_LOCATION", "location"),
+    "primary_visibility_consensus": ("PRIMARY_VISIBILITY_CONSENSUS", "primary_visibility_consensus"),
+    "fence_after_s": ("FENCE_AFTER_S",), "resume_grace_s": ("RESUME_GRACE_S",),
+    "wal_sender_timeout_s": ("WAL_TIMEOUT_S",),
+}
 
 
 @dataclass(frozen=True)
@@ -91,8 +114,13 @@ class PgClient:
     """
 
     def __init__(self, hosts: list[str], port: int, experiment: str, connect_timeout_s: int = 2,
-                 fresh: bool = False, names: dict[str, str] | None = None):
+                 fresh: bool = False, names: dict[str, str] | None = None,
+                 hosts_source: Callable[[], list[str]] | None = None):
         self.hosts = hosts
+        # Where the servers are now, read (without I/O) before every new connection; None: the
+        # given hosts are fixed. `names` may be a live mapping (IP -> pod) kept current elsewhere.
+        self.hosts_source = hosts_source
+        self._start = hosts[0] if hosts else None
         self.names = names or {}
         self.port = port
         self.connect_timeout_s = connect_timeout_s
@@ -102,7 +130,23 @@ class PgClient:
         self._ops = 0
         self.conn: psycopg.Connection | None = None
 
+    def _follow_hosts(self) -> None:
+        """Rebuild the host list from the current IPs, keeping this client's starting server."""
+        try:
+            now = list(self.hosts_source())
+        except Exception:
+            return
+        if not now or now == self.hosts:
+            return
+        start = self.names.get(self._start) if self._start else None
+        first = next((i for i, ip in enumerate(now) if start is not None and self.names.get(ip) == start), 0)
+        self.hosts = now[first:] + now[:first]
+        self._start = self.hosts[0]
+        self.conninfo = conninfo(self.hosts, self.port, self.connect_timeout_s)
+
     def _connect(self) -> psycopg.Connection:
+        if self.hosts_source is not None and (self.fresh or self.conn is None or self.conn.closed):
+            self._follow_hosts()
         if self.fresh:
             self.close()
             n = self._ops % len(self.hosts)
@@ -159,7 +203,8 @@ class PgClient:
 
 
 class PostgresCluster(Steadiness):
-    """Three PostgreSQL + repmgr pods on the local platform, one per zone."""
+    """Three PostgreSQL + repmgr pods, one per zone: started by the harness on the local platform,
+    or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "postgres"
 
@@ -179,6 +224,19 @@ class PostgresCluster(Steadiness):
             base = Settings(**{**base.__dict__, "location_per_zone": True, "location": "<zone>"})
         self.settings = base
         self.probe_workers = probe_workers
+        self.kube = on_manifest_platform(platform)
+        if self.kube:
+            variant = {k: v for k, v in (("name", name != "postgres"), ("port", port != 5432), ("sync", not sync),
+                                         ("fence", not fence), ("location_per_zone", location_per_zone)) if v}
+            if variant:
+                raise InvalidConfig(f"PostgreSQL variant {sorted(variant)} cannot be deployed on {platform.name}: "
+                                    "the manifests describe one cluster", field="deployment",
+                                    fix="run the negative controls on the local platform")
+            self.members = StackMembers(platform, self.name, port)
+            self.settings, self.from_manifest = settings_from_manifest(base, self.name, MANIFEST_NAMES)
+            self.nodes, self.pods, self.hosts = [], [], []
+            self._ip_to_pod = self.members.known  # live: every IP each pod ever had
+            return
         self.nodes = one_node_per_zone(platform, "PostgreSQL")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
@@ -187,6 +245,12 @@ class PostgresCluster(Steadiness):
     # --- lifecycle --------------------------------------------------------------------------
 
     def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        if self.kube:
+            self.members.deploy(max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+            self.pods = list(self.members.pods)
+            seen = self.wait_steady(timeout_s)
+            self._create_probe_table()
+            return seen
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="postgres")
@@ -217,8 +281,18 @@ class PostgresCluster(Steadiness):
         return seen
 
     def remove(self) -> None:
+        if self.kube:
+            # Always removed (PVCs too), like the local pods: the next component gets the nodes,
+            # and the next deploy bootstraps from fresh volumes.
+            self.members.stop()
+            self.platform.remove_stack(self.name)
+            return
         for pod in self.pods:
             self.platform.remove_pod(pod)
+
+    def _hosts_now(self, fresh: bool = True) -> list[str]:
+        """The servers' IPs: fixed on the local platform; on kube read now (fresh) or as last read."""
+        return self.members.ips(fresh) if self.kube else self.hosts
 
     def _create_probe_table(self) -> None:
         with self._connect_rw(10.0) as conn:
@@ -228,7 +302,7 @@ class PostgresCluster(Steadiness):
 
     def _connect_rw(self, timeout_s: float) -> psycopg.Connection:
         try:
-            return retry_until(lambda: psycopg.connect(conninfo(self.hosts, self.port), autocommit=True),
+            return retry_until(lambda: psycopg.connect(conninfo(self._hosts_now(), self.port), autocommit=True),
                                timeout_s, poll_s=0.2)
         except TimeoutError as exc:
             raise HarnessError(f"no read-write PostgreSQL server reachable: {exc}") from exc
@@ -256,18 +330,38 @@ class PostgresCluster(Steadiness):
             return {"role": "unknown", "error": str(exc).strip().splitlines()[0][:120] if str(exc) else type(exc).__name__}
 
     def status(self) -> dict[str, dict[str, Any]]:
+        if self.kube:
+            now, running = self.members.read(), self.members.running()
+            return {pod: {**(self._node_status(now[pod]) if pod in now else {"role": "unknown", "error": "no pod IP"}),
+                          "ip": now.get(pod), "running": running.get(pod, False)} for pod in self.members.pods}
         return {pod: {**self._node_status(ip), "running": self.platform.pod_running(pod)}
                 for pod, ip in zip(self.pods, self.hosts)}
 
     def targets(self) -> list[Target]:
+        if self.kube:
+            now, where = self.members.read(), self.members.placement()
+            return [Target(pod=pod, node=where.get(pod, ("", ""))[0], zone=where.get(pod, ("", ""))[1],
+                           role=self._node_status(now[pod])["role"] if pod in now else "unknown")
+                    for pod in self.members.pods]
         out = []
         for pod, node in zip(self.pods, self.nodes):
             out.append(Target(pod=pod, node=node.name, zone=node.zone, role=self._node_status(node.ip)["role"]))
         return out
 
     def explain(self, seen: dict[str, Any]) -> str:
+        if self.kube:
+            return f"status {seen['pods']}; hint: {self.logs_hint()}"
         return (f"status {seen['pods']}; last log lines:\n{self.log_tail()}"
                 f"\nhint: the pod logs are in {self.platform.log_path(self.pods[0]).parent}")
+
+    def _is_upstream(self, upstream: str | None, pod: str, ip: str | None) -> bool:
+        """Does a standby's sender_host name this pod? An IP on the local platform; on kube the
+        peers may name each other by DNS name (<pod>.<service>...) or by IP."""
+        if upstream is None:
+            return False
+        if upstream == ip:
+            return True
+        return self.kube and (upstream.split(".")[0] == pod or self.members.pod_of(upstream) == pod)
 
     def steady(self) -> tuple[bool, dict[str, Any]]:
         st = self.status()
@@ -276,19 +370,22 @@ class PostgresCluster(Steadiness):
         if len(primaries) != 1:
             problems.append(f"{len(primaries)} primaries")
         else:
-            primary_ip = self.hosts[self.pods.index(primaries[0])]
+            primary_ip = st[primaries[0]].get("ip") if self.kube else self.hosts[self.pods.index(primaries[0])]
             reps = st[primaries[0]].get("replicas", [])
             # Caught up: streaming, and replaying WAL close to the primary's position (a standby
             # stuck on a forked timeline connects and streams nothing).
             streaming = {r["name"] for r in reps if r["state"] == "streaming"
                          and r["replay_lag_bytes"] is not None and r["replay_lag_bytes"] < 4 * 1024 * 1024}
+            if self.kube:  # application_name may be the pod's DNS name there
+                streaming |= {str(name).split(".")[0] for name in streaming}
             lagging = [p for p in self.pods if p != primaries[0] and p not in streaming]
             if lagging:
                 problems.append(f"not streaming and caught up: {', '.join(lagging)}")
             if self.settings.synchronous_standby_names and not any(r["sync"] in ("sync", "quorum") for r in reps):
                 problems.append("no synchronous standby")
             for pod, s in st.items():
-                if pod != primaries[0] and (s["role"] != "standby" or s.get("upstream") != primary_ip):
+                if pod != primaries[0] and (s["role"] != "standby"
+                                            or not self._is_upstream(s.get("upstream"), primaries[0], primary_ip)):
                     problems.append(f"{pod} is {s['role']} following {s.get('upstream')}")
         return (not problems), {"pods": st, "problems": problems}
 
@@ -309,6 +406,16 @@ class PostgresCluster(Steadiness):
         # Pooled clients each start their host list at a different server; one more client
         # connects afresh for every write, rotating the first host. If two servers accept writes
         # as primary at once, the fresh client sees both: that is split brain.
+        if self.kube:
+            # Current IPs now, and after every reconnect (a replaced pod has a new IP).
+            self.members.watch()
+            hosts = self._hosts_now()
+            n = len(hosts)
+            source = lambda: self._hosts_now(fresh=False)  # noqa: E731
+            pooled = [PgClient(hosts[i % n:] + hosts[:i % n], self.port, experiment, self.settings.connect_timeout_s,
+                               names=self._ip_to_pod, hosts_source=source) for i in range(self.probe_workers)]
+            return pooled + [PgClient(hosts, self.port, experiment, self.settings.connect_timeout_s, fresh=True,
+                                      names=self._ip_to_pod, hosts_source=source)]
         n = len(self.hosts)
         pooled = [PgClient(self.hosts[i % n:] + self.hosts[:i % n], self.port, experiment,
                            self.settings.connect_timeout_s, names=self._ip_to_pod) for i in range(self.probe_workers)]
@@ -328,8 +435,12 @@ class PostgresCluster(Steadiness):
 
     def config(self) -> dict[str, Any]:
         s = self.settings
-        return {**s.__dict__, "replicas": len(self.pods), "port": self.port,
-                "predicted_failover_s": s.predicted_failover_s(),
-                "predicted_failover_silent_s": s.predicted_failover_silent_s(),
-                "probe_workers": self.probe_workers, "probe_fresh_connection_workers": 1,
-                "probe_op_timeout_s": 1.0}
+        out = {**s.__dict__, "replicas": len(self.pods), "port": self.port,
+               "predicted_failover_s": s.predicted_failover_s(),
+               "predicted_failover_silent_s": s.predicted_failover_silent_s(),
+               "probe_workers": self.probe_workers, "probe_fresh_connection_workers": 1,
+               "probe_op_timeout_s": 1.0}
+        if self.kube:
+            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+                       pods=list(self.pods))
+        return out

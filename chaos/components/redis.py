@@ -7,6 +7,15 @@ SET asks WAIT 1
 on the same connection: a write is acknowledged when the master answers OK, and counted as
 replicated when a replica confirmed it too. Redis Cluster replicates asynchronously and can lose
 acknowledged writes by design (its specification says so); the SLOs bound the replicated count.
+
+On a platform that deploys from manifests (kube, kind: `platform.deploy_stack`) the cluster is
+fixtures/kind/redis/ (pods redis-0..5, port 6379; its Job creates the cluster with one master
+per zone, and the pods are Ready only once the cluster is ok). Each node announces its pod IP,
+which changes when the pod is replaced: servers are queried over the network with redis-py
+(no redis-cli on the host), their addresses are read from the platform every time, the probe's
+clients re-seed their slot-map refreshes from the current IPs, and addresses in a cluster view
+map to pods through every IP each pod ever had. The designed shape (one master per zone) is
+restored by zone rather than by designated pod there.
 """
 
 from __future__ import annotations
@@ -18,10 +27,13 @@ from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
 from ..errors import MissingPrerequisite, NotSteady
+from ..platforms.base import Node
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone, wait_until_steady
+from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry,
+                   wait_until_steady)
 from ..waits import retry_until
 
 __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
@@ -29,6 +41,12 @@ __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
 MASTER_PORT, REPLICA_PORT = 7000, 7001
+KUBE_PORT = 6379  # every pod's port on kube
+# Settings fields the kind manifests set on redis-server's command line.
+MANIFEST_NAMES = {"cluster_node_timeout_ms": ("cluster-node-timeout",),
+                  "cluster_replica_validity_factor": ("cluster-replica-validity-factor",),
+                  "cluster_require_full_coverage": ("cluster-require-full-coverage",),
+                  "appendonly": ("appendonly",), "appendfsync": ("appendfsync",)}
 HASH_SLOTS = 16384
 
 
@@ -91,7 +109,7 @@ class RedisClient:
     """One probe worker: a cluster-aware client; each write is SET + WAIT 1 on one connection."""
 
     def __init__(self, startup: list[tuple[str, int]], experiment: str, tags: list[str], settings: Settings,
-                 names: dict[str, str]):
+                 names, seeds_source: Callable[[], list[tuple[str, int]]] | None = None):
         from redis.backoff import ExponentialBackoff
         from redis.cluster import ClusterNode, RedisCluster
         from redis.retry import Retry
@@ -102,6 +120,9 @@ class RedisClient:
         self.names = names
         self.seeds = [ClusterNode(h, p) for h, p in startup]
         self.next_seed = 0
+        # Where the servers are now (None: fixed seeds), read without I/O at every refresh.
+        self.seeds_source = seeds_source
+        self._seed_addrs = list(startup)
         # dynamic_startup_nodes=False: redis-py would otherwise replace the seeds by the nodes of
         # the first view it got, in that view's order, and _refresh could not walk past them.
         self.cluster = RedisCluster(startup_nodes=self.seeds, dynamic_startup_nodes=False,
@@ -146,6 +167,8 @@ class RedisClient:
         a replica in its zone) still names that master as the owner of its slots; starting each
         refresh one seed further along the fixed list guarantees that consecutive refreshes ask
         every node in turn, so the client reaches a node that saw the failover within one round."""
+        if self.seeds_source is not None:
+            self._follow_seeds()
         self.next_seed = (self.next_seed + 1) % len(self.seeds)
         order = self.seeds[self.next_seed:] + self.seeds[:self.next_seed]
         manager = self.cluster.nodes_manager
@@ -154,6 +177,19 @@ class RedisClient:
             manager.initialize()
         except Exception:
             pass
+
+    def _follow_seeds(self) -> None:
+        """A replaced pod answers on a new IP: seed refreshes from the current addresses."""
+        from redis.cluster import ClusterNode
+
+        try:
+            now = list(self.seeds_source())
+        except Exception:
+            return
+        if now and now != self._seed_addrs:
+            self._seed_addrs = now
+            self.seeds = [ClusterNode(h, p) for h, p in now]
+            self.next_seed %= len(self.seeds)
 
     def abort(self) -> None:
         """Nothing to cut: socket timeouts (1 s) bound every call."""
@@ -165,9 +201,44 @@ class RedisClient:
             pass
 
 
+class _AddressNames:
+    """"ip:port" -> pod through every IP each pod ever had (kept current by StackMembers)."""
+
+    def __init__(self, members: StackMembers):
+        self.members = members
+
+    def get(self, address: str, default: Any = None) -> Any:
+        pod = self.members.pod_of(address.rpartition(":")[0])
+        return default if pod is None else pod
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, str) and self.members.pod_of(address.rpartition(":")[0]) is not None
+
+    def __getitem__(self, address: str) -> str:
+        pod = self.get(address)
+        if pod is None:
+            raise KeyError(address)
+        return pod
+
+
+def _raw(address: str, *args: Any, timeout_s: float = 2.0) -> Any:
+    """One command to one server, the reply unparsed (CLUSTER NODES and INFO come back as text,
+    as redis-cli prints them)."""
+    from redis.connection import Connection
+
+    host, _, port = address.rpartition(":")
+    conn = Connection(host=host, port=int(port), socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
+                      decode_responses=True)
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    finally:
+        conn.disconnect()
+
+
 class RedisCluster(Steadiness):
-    """Three masters and three replicas on the local platform; master i on zone i's node, its
-    replica on the next zone's node."""
+    """Three masters and three replicas: on the local platform master i on zone i's node and its
+    replica on the next zone's node; on a platform with deploy_stack, the manifests' six pods."""
 
     name = "redis"
     steady_poll_s = 0.5
@@ -177,6 +248,15 @@ class RedisCluster(Steadiness):
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
+        self.tags: list[str] = []
+        self.kube = on_manifest_platform(platform)
+        if self.kube:
+            self.members = StackMembers(platform, self.name, KUBE_PORT)
+            self.settings, self.from_manifest = settings_from_manifest(self.settings, self.name, MANIFEST_NAMES)
+            self.nodes, self.masters, self.replicas, self.pods = [], [], [], []
+            self.address: dict[str, str] = {}
+            self.pod_of = _AddressNames(self.members)
+            return
         self.nodes = one_node_per_zone(platform, "Redis Cluster")
         self.masters = [f"{name}-m{i}" for i in range(3)]
         self.replicas = [f"{name}-r{i}" for i in range(3)]  # replica of master i, in zone i+1
@@ -189,10 +269,25 @@ class RedisCluster(Steadiness):
     # --- lifecycle ---------------------------------------------------------------------------
 
     def _node_of(self, pod: str):
+        if self.kube:  # where the pod runs now; an unknown pod is in a zone of its own
+            node, zone = self.members.placement().get(pod, (pod, f"?{pod}"))
+            return Node(node, zone, self.members.ip(pod) or "")
         i = int(pod[-1])
         return self.nodes[i] if pod in self.masters else self.nodes[(i + 1) % 3]
 
+    def _refresh_addresses(self) -> None:
+        """On kube: pod -> "ip:port" as the platform says now (no-op on the local platform)."""
+        if self.kube:
+            self.address = {pod: f"{ip}:{KUBE_PORT}" for pod, ip in self.members.read().items()}
+
     def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        if self.kube:
+            # The manifests' Job creates the cluster; the pods are Ready once it is ok.
+            self.members.deploy(max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+            self.pods = list(self.members.pods)
+            seen = self.wait_steady(timeout_s)
+            self.tags = self._tags_per_master()
+            return seen
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="redis")
@@ -248,6 +343,12 @@ class RedisCluster(Steadiness):
                       "--cluster-master-id", ids[self.masters[i]])
 
     def remove(self) -> None:
+        if self.kube:
+            # Always removed (PVCs too), like the local pods: the next component gets the nodes,
+            # and the next deploy creates a fresh cluster.
+            self.members.stop()
+            self.platform.remove_stack(self.name)
+            return
         for pod in self.pods:
             self.platform.remove_pod(pod)
 
@@ -255,6 +356,16 @@ class RedisCluster(Steadiness):
 
     def cluster_nodes(self) -> list[dict[str, Any]] | None:
         """CLUSTER NODES as seen by the first server that answers."""
+        if self.kube:
+            self._refresh_addresses()
+            for addr in self.address.values():
+                try:
+                    text = _raw(addr, "CLUSTER", "NODES")
+                except Exception:
+                    continue
+                if isinstance(text, str) and text.strip():
+                    return parse_cluster_nodes(text)
+            return None
         for addr in self.address.values():
             host, port = addr.split(":")
             proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "nodes"],
@@ -285,6 +396,8 @@ class RedisCluster(Steadiness):
         zones = [self._zone_of_address(m["address"]) for m in masters]
         if len(set(zones)) == len(zones):
             return None
+        if self.kube:
+            return self._restore_by_zone(view, masters, zones)
         for pod in self.masters:
             entry = next((n for n in view if n["address"] == self.address[pod]), None)
             if entry and entry["role"] == "replica" and not entry["failed"] and self._replica_online(
@@ -293,6 +406,27 @@ class RedisCluster(Steadiness):
                 subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "failover"],
                                capture_output=True, text=True, timeout=5)
                 return f"failing back to {pod}"
+        return "two masters share a zone"
+
+    def _restore_by_zone(self, view: list[dict[str, Any]], masters: list[dict[str, Any]],
+                         zones: list[str | None]) -> str:
+        """Kube: no pod is designated master (the Job chose by zone). Fail over to a healthy
+        replica that sits in a zone without a master and follows a master whose zone has two."""
+        crowded = {z for z in zones if zones.count(z) > 1}
+        for n in view:
+            if n["role"] != "replica" or n["failed"]:
+                continue
+            zone = self._zone_of_address(n["address"])
+            master = next((m for m in masters if m["id"] == n["master_id"]), None)
+            if (master is None or zone is None or zone in zones
+                    or self._zone_of_address(master["address"]) not in crowded
+                    or not self._replica_online(master["address"])):
+                continue
+            try:
+                _raw(n["address"], "CLUSTER", "FAILOVER", timeout_s=5.0)
+            except Exception:
+                continue
+            return f"failing back to {self.pod_of.get(n['address'], n['address'])}"
         return "two masters share a zone"
 
     def steady(self, restore_topology: bool = False) -> tuple[bool, dict[str, Any]]:
@@ -329,6 +463,12 @@ class RedisCluster(Steadiness):
         """A replica has finished its sync and streams from this master (WAIT can succeed)."""
         if ":" not in address:
             return False
+        if self.kube:
+            try:
+                text = _raw(address, "INFO", "replication")
+            except Exception:
+                return False
+            return any(line.startswith("slave") and "state=online" in line for line in str(text).splitlines())
         host, port = address.split(":")
         proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "info", "replication"],
                               capture_output=True, text=True, timeout=5)
@@ -356,13 +496,30 @@ class RedisCluster(Steadiness):
 
     # --- probe and verification -------------------------------------------------------------------
 
-    def _startup(self) -> list[tuple[str, int]]:
+    def _startup(self, fresh: bool = True) -> list[tuple[str, int]]:
+        if self.kube:
+            now = self.members.read() if fresh else self.members.snapshot()
+            return [(now[pod], KUBE_PORT) for pod in self.members.pods if pod in now]
         return [(a.split(":")[0], int(a.split(":")[1])) for a in self.address.values()]
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         # Worker i writes only to master i's slots (its hash tag), so the worst client's
         # unavailability is that of the slots the fault took away, not diluted by the others.
         startup = self._startup()
+        if self.kube:
+            self.members.watch()
+
+            def seeds(i: int) -> Callable[[], list[tuple[str, int]]]:
+                def now() -> list[tuple[str, int]]:
+                    current = self._startup(fresh=False)
+                    k = i % len(current) if current else 0
+                    return current[k:] + current[:k]
+                return now
+
+            clients = [RedisClient(startup[i:] + startup[:i], experiment, [self.tags[i % len(self.tags)]],
+                                   self.settings, self.pod_of, seeds_source=seeds(i))
+                       for i in range(self.probe_workers)]
+            return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=2.5)
         clients = [RedisClient(startup[i:] + startup[:i], experiment, [self.tags[i % len(self.tags)]],
                                self.settings, self.pod_of) for i in range(self.probe_workers)]
         return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=2.5)
@@ -393,6 +550,10 @@ class RedisCluster(Steadiness):
             return None
 
     def config(self) -> dict[str, Any]:
-        return {**asdict(self.settings), "masters": 3, "replicas_per_master": 1,
-                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
-                "probe": "SET then WAIT 1 on the same connection; keys on every master"}
+        out = {**asdict(self.settings), "masters": 3, "replicas_per_master": 1,
+               "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+               "probe": "SET then WAIT 1 on the same connection; keys on every master"}
+        if self.kube:
+            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+                       pods=list(self.pods))
+        return out

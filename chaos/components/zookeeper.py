@@ -4,6 +4,11 @@ tuned for tests (tickTime 1000, initLimit 5, syncLimit 2), and a kazoo probe.
 The probe creates sequential znodes holding increasing ids; a connection-state listener records
 when each client's session is suspended (disconnected) or lost (expired). Roles come from the
 `srvr` four-letter word: leader or follower.
+
+On a platform that deploys from manifests (kube, kind: `platform.deploy_stack`), the ensemble is
+fixtures/kind/zookeeper/ (pods zookeeper-0..2, port 2181); its pods come back with new IPs when
+replaced, so the servers' addresses are read from the platform every time (StackMembers) and the
+probe's clients follow them (kazoo's set_hosts, applied at its next connection attempt).
 """
 
 from __future__ import annotations
@@ -11,13 +16,14 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
-from .base import Steadiness, Target, chown_tree, missing_module, missing_user, one_node_per_zone
+from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
 from ..waits import retry_until
 
 __all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
@@ -37,6 +43,15 @@ def prerequisites() -> list[str]:
             pkg = "libslf4j-java" if "slf4j" in jar else "zookeeper"
             missing.append(f"{jar} not found (fix: apt-get install {pkg})")
     return missing + missing_user("zookeeper", "zookeeper") + missing_module("kazoo")
+
+
+# Settings fields the kind manifests may set, under the names the official image's env or
+# zoo.cfg and the JVM flags use.
+MANIFEST_NAMES = {"tick_time_ms": ("ZOO_TICK_TIME", "tickTime"), "init_limit": ("ZOO_INIT_LIMIT", "initLimit"),
+                  "sync_limit": ("ZOO_SYNC_LIMIT", "syncLimit"), "cnx_timeout_ms": ("zookeeper.cnxTimeout",),
+                  "heap_mb": ("ZK_SERVER_HEAP",)}
+# What the servers run with when the manifests leave a knob out (ZooKeeper's own defaults).
+SERVER_DEFAULTS = {"cnx_timeout_ms": 5000}
 
 
 def parse_srvr(text: str) -> dict[str, Any]:
@@ -100,7 +115,7 @@ class ZkClient:
     """One probe worker: a kazoo client that creates sequential znodes holding the ids."""
 
     def __init__(self, hosts: str, experiment: str, worker: str, timeline: Timeline, settings: Settings,
-                 op_timeout_s: float):
+                 op_timeout_s: float, hosts_source: Callable[[], str] | None = None):
         from kazoo.client import KazooClient
         from kazoo.handlers.threading import SequentialThreadingHandler
         from kazoo.retry import KazooRetry
@@ -115,6 +130,9 @@ class ZkClient:
         self.timeline = timeline
         self.worker = worker
         self.op_timeout_s = op_timeout_s
+        # Where the servers are now (None: fixed addresses). Read without I/O before each write.
+        self.hosts_source = hosts_source
+        self.hosts = hosts
         # Reconnect forever, quickly: the probe wants to see the ensemble come back.
         self.client = KazooClient(hosts=hosts, timeout=settings.session_timeout_s, handler=CappedConnectHandler(),
                                   connection_retry=KazooRetry(max_tries=-1, delay=0.1, max_delay=0.5))
@@ -129,6 +147,8 @@ class ZkClient:
     def write(self, value: int) -> str | None:
         from kazoo.exceptions import ConnectionLoss, NoNodeError, OperationTimeoutError, SessionExpiredError
 
+        if self.hosts_source is not None:
+            self._follow_hosts()
         if not self.client.connected:
             raise DefiniteFailure("not connected (session suspended or lost)")
         try:
@@ -142,6 +162,17 @@ class ZkClient:
         # naming that server would make the split-brain checker see two "primaries" where
         # there is one: report no server.
         return None
+
+    def _follow_hosts(self) -> None:
+        """A replaced server answers on a new IP: hand kazoo the current list. It takes effect at
+        the next connection attempt and never drops a working connection."""
+        try:
+            hosts = self.hosts_source()
+        except Exception:
+            return
+        if hosts and hosts != self.hosts:
+            self.client.set_hosts(hosts)
+            self.hosts = hosts
 
     def abort(self) -> None:
         """Nothing to cut: write() waits at most op_timeout_s itself."""
@@ -164,7 +195,8 @@ class ZkClient:
 
 
 class ZooKeeperEnsemble(Steadiness):
-    """Three ZooKeeper servers on the local platform, one per zone."""
+    """Three ZooKeeper servers, one per zone: started by the harness on the local platform, or
+    the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "zookeeper"
 
@@ -173,11 +205,24 @@ class ZooKeeperEnsemble(Steadiness):
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
+        self.kube = on_manifest_platform(platform)
+        if self.kube:
+            # Pods, nodes and addresses come from the platform once deployed; the server knobs
+            # are the manifests' (the client's own stay as given).
+            self.members = StackMembers(platform, self.name, CLIENT_PORT)
+            self.settings, self.from_manifest = settings_from_manifest(self.settings, self.name, MANIFEST_NAMES,
+                                                                        SERVER_DEFAULTS)
+            self.nodes, self.pods, self.hosts = [], [], []
+            return
         self.nodes = one_node_per_zone(platform, "ZooKeeper")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
 
     def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        if self.kube:
+            self.members.deploy(max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+            self.pods = list(self.members.pods)
+            return self.wait_steady(timeout_s)
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
@@ -204,8 +249,21 @@ class ZooKeeperEnsemble(Steadiness):
         return self.wait_steady(timeout_s)
 
     def remove(self) -> None:
+        if self.kube:
+            # Always removed (PVCs too), like the local pods: the next component gets the nodes,
+            # and the next deploy starts from fresh volumes.
+            self.members.stop()
+            self.platform.remove_stack(self.name)
+            return
         for pod in self.pods:
             self.platform.remove_pod(pod)
+
+    def _addresses(self) -> list[tuple[str, str | None]]:
+        """(pod, IP) of every server: fixed on the local platform, read now on kube."""
+        if not self.kube:
+            return list(zip(self.pods, self.hosts))
+        now = self.members.read()
+        return [(pod, now.get(pod)) for pod in self.members.pods]
 
     def _srvr(self, ip: str) -> dict[str, Any]:
         try:
@@ -214,16 +272,24 @@ class ZooKeeperEnsemble(Steadiness):
             return {"serving": False, "mode": "unreachable", "error": str(exc)[:120]}
 
     def status(self) -> dict[str, dict[str, Any]]:
+        if self.kube:
+            running = self.members.running()
+            return {pod: {**(self._srvr(ip) if ip else {"serving": False, "mode": "no pod IP"}),
+                          "ip": ip, "running": running.get(pod, False)} for pod, ip in self._addresses()}
         return {pod: {**self._srvr(ip), "running": self.platform.pod_running(pod)}
                 for pod, ip in zip(self.pods, self.hosts)}
 
     def targets(self) -> list[Target]:
         st = self.status()
+        if self.kube:
+            where = self.members.placement()
+            return [Target(pod=pod, node=where.get(pod, ("", ""))[0], zone=where.get(pod, ("", ""))[1],
+                           role=st[pod].get("mode") or "unknown") for pod in st]
         return [Target(pod=pod, node=node.name, zone=node.zone, role=st[pod].get("mode") or "unknown")
                 for pod, node in zip(self.pods, self.nodes)]
 
     def explain(self, seen: dict[str, Any]) -> str:
-        return f"status {seen['pods']}; pod logs in {self.platform.log_path(self.pods[0]).parent}"
+        return f"status {seen['pods']}; {self.logs_hint()}"
 
     def steady(self) -> tuple[bool, dict[str, Any]]:
         st = self.status()
@@ -231,13 +297,21 @@ class ZooKeeperEnsemble(Steadiness):
         problems = [] if modes == ["follower", "follower", "leader"] else [f"modes {modes}"]
         return not problems, {"pods": st, "problems": problems}
 
-    def _hosts(self, start: int = 0) -> str:
-        hosts = self.hosts[start:] + self.hosts[:start]
+    def _hosts(self, start: int = 0, fresh: bool = True) -> str:
+        """The connection string, starting at the start-th server. On kube: the current IPs
+        (fresh=False: as last read, no I/O, for the probe's clients)."""
+        ips = self.members.ips(fresh) if self.kube else self.hosts
+        if self.kube and ips:
+            start %= len(ips)
+        hosts = ips[start:] + ips[:start]
         return ",".join(f"{ip}:{CLIENT_PORT}" for ip in hosts)
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         op_timeout_s = 1.0
-        clients = [ZkClient(self._hosts(i), experiment, f"w{i}", timeline, self.settings, op_timeout_s)
+        if self.kube:
+            self.members.watch()
+        clients = [ZkClient(self._hosts(i), experiment, f"w{i}", timeline, self.settings, op_timeout_s,
+                            hosts_source=(lambda i=i: self._hosts(i, fresh=False)) if self.kube else None)
                    for i in range(self.probe_workers)]
         return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=op_timeout_s + 0.5)
 
@@ -255,6 +329,10 @@ class ZooKeeperEnsemble(Steadiness):
             return None
 
     def config(self) -> dict[str, Any]:
-        return {**asdict(self.settings), "servers": len(self.pods),
-                "predicted_election_s": self.settings.predicted_election_s(),
-                "probe_workers": self.probe_workers}
+        out = {**asdict(self.settings), "servers": len(self.pods),
+               "predicted_election_s": self.settings.predicted_election_s(),
+               "probe_workers": self.probe_workers}
+        if self.kube:
+            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+                       pods=list(self.pods))
+        return out
