@@ -1,0 +1,512 @@
+"""Elasticsearch: three master-eligible data nodes deployed from fixtures/kind/elasticsearch (a
+manifest-deployed platform only, for now), fault detection tuned for tests (leader and follower
+checks: 3 s timeout, 2 retries), and an elasticsearch-py probe.
+
+The probe indexes one document per id into the index `chaos-probe`: one primary shard and two
+replicas, so every node holds a copy. Losing any one node leaves two copies, one of them the
+primary or a replica the master promotes, so the index stays writable; an acknowledged write was
+on every in-sync copy, so no single loss can take it away. (Three shards with one replica would
+stay writable too, but each write would then be on two nodes only, and the probe would measure
+three primaries' failovers mixed together.) A write is acknowledged only when it was indexed
+with refresh=wait_for (visible to search) and the answer says result created or updated with
+_shards.failed == 0. The document id is `<experiment>:<id>`, so a retried request (the client
+retries timeouts and connection errors on the other nodes) overwrites itself instead of adding
+a duplicate. The verification read searches the experiment's documents with search_after.
+
+A failed write is definite (certainly not applied) only when no attempt may have reached a
+server (every connection refused) or the answer refused it before execution (no master, write
+block, inactive primary, rejected); anything else, including a timed-out attempt followed by a
+refusal elsewhere, is indeterminate. Each acknowledgement names the node holding the primary:
+the answer carries the primary term, and one cluster-state lookup per new term (a term names
+one primary) maps it to the node, so the split-brain checker compares real primaries.
+
+Roles: the elected master (every reachable node's local view of the cluster state; the name most
+of them agree on) and the data nodes (every other node holding data).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Iterable, Sequence
+
+from ..errors import InvalidConfig, MissingPrerequisite
+from ..probe import DefiniteFailure, Probe
+from ..timeline import Timeline
+from .base import STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, missing_module, on_manifest_platform
+from ..waits import retry_until
+
+__all__ = ["ElasticsearchCluster", "EsClient", "Settings", "NotAcknowledged", "INDEX", "prerequisites",
+           "parse_master", "parse_nodes", "acknowledgement", "is_definite", "make_client", "ensure_index",
+           "read_values", "cluster_view", "elected_master", "primary_of", "deployed_fault_detection",
+           "settings_from_nodes", "CLIENT_PIN"]
+
+INDEX = "chaos-probe"
+HTTP_PORT, TRANSPORT_PORT = 9200, 9300
+# The client's major must match the server's (a 9.x client is refused by 8.x servers).
+CLIENT_PIN = "elasticsearch==8.19.3"
+# Answers that say the write was refused before any copy was touched.
+DEFINITE_TYPES = frozenset({"cluster_block_exception", "unavailable_shards_exception",
+                            "master_not_discovered_exception", "es_rejected_execution_exception"})
+
+
+def prerequisites() -> list[str]:
+    return missing_module("elasticsearch", CLIENT_PIN)
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Fault detection, as the deployment sets it (defaults: timeout 10s, retry_count 3, interval 1s).
+    leader_check_interval_s: float = 1.0
+    leader_check_timeout_s: float = 3.0
+    leader_check_retry_count: int = 2
+    follower_check_interval_s: float = 1.0
+    follower_check_timeout_s: float = 3.0
+    follower_check_retry_count: int = 2
+    # The probe's index.
+    shards: int = 1
+    replicas: int = 2
+    refresh_interval: str = "100ms"  # wait_for returns at the next refresh (default 1s)
+    # The probe's client: each attempt waits request_timeout_s; timeouts and connection errors
+    # are retried max_retries times on the other nodes. The server waits for an inactive primary
+    # at most server_timeout_s before it answers unavailable_shards_exception.
+    request_timeout_s: float = 2.0
+    max_retries: int = 2
+    server_timeout_s: float = 1.0
+
+    def predicted_failover_s(self) -> float:
+        # A killed node's connections close at once, so its peers notice within one check
+        # interval and an election takes well under a second; a silent node (crash, partition)
+        # costs (retry_count + 1) checks of up to `timeout` each.
+        silent = (self.leader_check_retry_count + 1) * self.leader_check_timeout_s
+        return max(self.leader_check_interval_s + 1.0, silent)
+
+    def op_timeout_s(self) -> float:
+        """The longest a probe write can take with every attempt timing out."""
+        return self.request_timeout_s * (self.max_retries + 1) + 0.5
+
+
+# --- answers ---------------------------------------------------------------------------------
+
+def parse_master(answer: Any) -> str | None:
+    """The elected master's node name, or None when there is none.
+
+    Accepts either `GET _cluster/state/master_node,nodes` (master_node is a node id, null when
+    no master is elected; nodes maps ids to {"name": ...}) or `GET _cat/master?format=json`
+    ([{"id", "host", "ip", "node"}]).
+    """
+    if isinstance(answer, list):
+        if not answer:
+            return None
+        name = answer[0].get("node")
+        return None if name in (None, "-") else name
+    if not isinstance(answer, dict) or "nodes" not in answer:
+        raise ValueError(f"not a cluster state with master_node and nodes: {str(answer)[:200]!r}")
+    master = answer.get("master_node")
+    if not master:
+        return None
+    node = answer["nodes"].get(master)
+    if node is None:
+        raise ValueError(f"master {master} is not among the nodes {sorted(answer['nodes'])}")
+    return node["name"]
+
+
+def parse_nodes(answer: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """From a cluster state with `nodes`: {name: {"id", "ip", "roles"}}; ip from the transport
+    address (what a pod IP maps to)."""
+    out = {}
+    for node_id, node in answer.get("nodes", {}).items():
+        address = node.get("transport_address", "")
+        out[node["name"]] = {"id": node_id, "ip": address.rsplit(":", 1)[0] if address else None,
+                             "roles": sorted(node.get("roles", []))}
+    return out
+
+
+class NotAcknowledged(Exception):
+    """The write reached a primary but the answer does not acknowledge it: indeterminate."""
+
+    def __init__(self, message: str, answer: dict[str, Any] | None = None):
+        super().__init__(message)
+        self.answer = answer
+
+
+def acknowledgement(answer: dict[str, Any]) -> dict[str, Any]:
+    """The acknowledgement rule on an index answer: result created or updated and no failed
+    shard copy. Returns facts kept on the probe's event (primary term, copies written, and
+    replicated = at least one replica had it); raises NotAcknowledged otherwise."""
+    result = answer.get("result")
+    shards = answer.get("_shards") or {}
+    if result not in ("created", "updated"):
+        raise NotAcknowledged(f"result {result!r}", answer)
+    if "failed" not in shards or shards["failed"] != 0:
+        raise NotAcknowledged(f"{shards.get('failed', '?')} of {shards.get('total', '?')} shard copies failed: "
+                              f"{str(shards.get('failures', ''))[:160]}", answer)
+    successful = int(shards.get("successful", 0))
+    return {"primary_term": answer.get("_primary_term"), "seq_no": answer.get("_seq_no"),
+            "copies": successful, "replicated": successful >= 2}
+
+
+_attempts = threading.local()
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when a transport error happened before a connection existed (refused, connect
+    timeout): that attempt cannot have reached a server."""
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
+
+    never = (NewConnectionError, ConnectTimeoutError)
+    return isinstance(exc, never) or isinstance(exc.__cause__, never)
+
+
+def _recording_node_class():
+    """Urllib3HttpNode that remembers, per thread, whether a failed attempt may have reached a
+    server: the transport retries on other nodes, and only the last error reaches the caller."""
+    from elastic_transport import TransportError, Urllib3HttpNode
+
+    class RecordingNode(Urllib3HttpNode):
+        def perform_request(self, *args, **kwargs):
+            try:
+                return super().perform_request(*args, **kwargs)
+            except TransportError as exc:
+                if not _never_sent(exc):
+                    _attempts.maybe_delivered = True
+                raise
+
+    return RecordingNode
+
+
+def is_definite(exc: BaseException, maybe_delivered: bool = False) -> bool:
+    """Whether a failed write certainly did not take effect: no attempt may have reached a server
+    (`maybe_delivered` False) and the last answer is a refusal before execution (no master,
+    write block, inactive primary, rejected) or no connection could be made at all."""
+    from elastic_transport import ConnectionError as TransportConnectionError, ConnectionTimeout
+    from elasticsearch import ApiError
+
+    if maybe_delivered:
+        return False
+    if isinstance(exc, ApiError):
+        error = exc.body.get("error") if isinstance(exc.body, dict) else None
+        kind = error.get("type") if isinstance(error, dict) else None
+        return exc.meta.status == 429 or kind in DEFINITE_TYPES
+    if isinstance(exc, (TransportConnectionError, ConnectionTimeout)):
+        return all(_never_sent(e) for e in (*getattr(exc, "errors", ()), exc))
+    return False
+
+
+# --- client side -----------------------------------------------------------------------------
+
+def make_client(urls: Sequence[str], settings: Settings, **kwargs: Any):
+    """An elasticsearch-py client over every node, retrying timeouts on the other nodes."""
+    from elasticsearch import Elasticsearch
+
+    return Elasticsearch(list(urls), retry_on_timeout=True, max_retries=settings.max_retries,
+                         request_timeout=settings.request_timeout_s, node_class=_recording_node_class(),
+                         **kwargs)
+
+
+def ensure_index(es, settings: Settings, timeout_s: float = 30.0) -> None:
+    """Create the probe's index (idempotent) and wait until every copy is allocated."""
+    from elasticsearch import BadRequestError
+
+    body = {"settings": {"index": {"number_of_shards": settings.shards, "number_of_replicas": settings.replicas,
+                                   "refresh_interval": settings.refresh_interval}},
+            "mappings": {"dynamic": "strict", "properties": {
+                "id": {"type": "long"}, "worker": {"type": "keyword"}, "experiment": {"type": "keyword"}}}}
+    try:
+        es.options(request_timeout=timeout_s).indices.create(index=INDEX, **body)
+    except BadRequestError as exc:
+        if "resource_already_exists_exception" not in str(exc):
+            raise
+    es.options(request_timeout=timeout_s + 5).cluster.health(index=INDEX, wait_for_status="green",
+                                                             timeout=f"{int(timeout_s)}s")
+
+
+def read_values(es, experiment: str, page: int = 5000, max_pages: int = 10_000) -> list[int]:
+    """Every id the experiment's documents hold (a refresh first, then search_after by id)."""
+    es.indices.refresh(index=INDEX)
+    out: list[int] = []
+    after = None
+    for _ in range(max_pages):
+        kw = {"search_after": after} if after is not None else {}
+        answer = es.search(index=INDEX, query={"term": {"experiment": experiment}}, sort=[{"id": "asc"}],
+                           size=page, source=["id"], track_total_hits=False, **kw)
+        hits = answer["hits"]["hits"]
+        out += [h["_source"]["id"] for h in hits]
+        if len(hits) < page:
+            return out
+        after = hits[-1]["sort"]
+    raise RuntimeError(f"more than {page * max_pages} documents for {experiment}")
+
+
+def cluster_view(urls: Iterable[tuple[str, str]], timeout_s: float = 1.0) -> dict[str, dict[str, Any]]:
+    """Each node's own view (local=true: no master needed to answer), by pod: {"master": name
+    or None, "nodes": {name: ...}} or {"error": ...} when the node does not answer."""
+    from elasticsearch import Elasticsearch
+
+    views = {}
+    for pod, url in urls:
+        es = Elasticsearch(url, request_timeout=timeout_s, max_retries=0)
+        try:
+            state = es.cluster.state(metric=["master_node", "nodes"], local=True).body
+            views[pod] = {"master": parse_master(state), "nodes": parse_nodes(state)}
+        except Exception as exc:
+            views[pod] = {"error": f"{type(exc).__name__}: {str(exc)[:120]}"}
+        finally:
+            es.close()
+    return views
+
+
+def elected_master(views: dict[str, dict[str, Any]]) -> str | None:
+    """The master most answering nodes name (more than half of those that answer), else None."""
+    named = [v.get("master") for v in views.values() if "error" not in v]
+    if not named:
+        return None
+    name, count = Counter(named).most_common(1)[0]
+    return name if name is not None and count * 2 > len(named) else None
+
+
+class EsClient:
+    """One probe worker: indexes {id, worker, experiment} with refresh=wait_for."""
+
+    def __init__(self, urls: Sequence[str], experiment: str, worker: str, settings: Settings):
+        self.experiment = experiment
+        self.worker = worker
+        self.settings = settings
+        self.es = make_client(urls, settings)
+        self._primary: tuple[int, str] | None = None  # (primary term, node name holding the primary)
+
+    def write(self, value: int) -> tuple[str | None, dict[str, Any]]:
+        _attempts.maybe_delivered = False
+        try:
+            answer = self.es.index(index=INDEX, id=f"{self.experiment}:{value}", refresh="wait_for",
+                                   timeout=f"{int(self.settings.server_timeout_s * 1000)}ms",
+                                   document={"id": value, "worker": self.worker, "experiment": self.experiment})
+        except Exception as exc:
+            if is_definite(exc, getattr(_attempts, "maybe_delivered", False)):
+                raise DefiniteFailure(str(exc)) from exc
+            raise
+        facts = acknowledgement(answer.body)
+        return self._primary_node(facts.get("primary_term")), facts
+
+    def _primary_node(self, term: int | None) -> str | None:
+        """The node that holds the primary in this primary term. A term names one primary
+        allocation, so one lookup per new term (the first write after a failover) suffices."""
+        if term is None:
+            return None
+        if self._primary is not None and self._primary[0] == term:
+            return self._primary[1]
+        try:
+            state = self.es.options(request_timeout=0.5, max_retries=0).cluster.state(
+                metric=["metadata", "routing_table", "nodes"], index=INDEX, master_timeout="500ms",
+                filter_path=[f"metadata.indices.{INDEX}.primary_terms", f"routing_table.indices.{INDEX}.shards.0",
+                             "nodes.*.name"]).body
+            node = primary_of(state, term)
+        except Exception:
+            return None
+        if node is not None:
+            self._primary = (term, node)
+        return node
+
+    def abort(self) -> None:
+        """Nothing to cut: every attempt is bounded by request_timeout_s."""
+
+    def close(self) -> None:
+        try:
+            self.es.close()
+        except Exception:
+            pass
+
+
+def primary_of(state: dict[str, Any], term: int) -> str | None:
+    """The name of the node holding shard 0's primary of the probe's index, when the cluster
+    state is in `term` (an older or newer state says nothing about this term)."""
+    terms = state["metadata"]["indices"][INDEX]["primary_terms"]
+    if int(terms.get("0", -1)) != term:
+        return None
+    for copy in state["routing_table"]["indices"][INDEX]["shards"]["0"]:
+        if copy.get("primary") and copy.get("state") == "STARTED" and copy.get("node"):
+            return state["nodes"][copy["node"]]["name"]
+    return None
+
+
+# --- the component ---------------------------------------------------------------------------
+
+class ElasticsearchCluster(Steadiness):
+    """Three master-eligible data nodes on a manifest-deployed platform (kind)."""
+
+    name = "elasticsearch"
+    steady_poll_s = 0.5
+
+    def __init__(self, platform, *, name: str = "elasticsearch", settings: Settings | None = None,
+                 probe_workers: int = 3, nodes: int = 3):
+        if not on_manifest_platform(platform):
+            raise InvalidConfig(f"elasticsearch runs on --chaos-platform kind only for now, not on "
+                                f"{getattr(platform, 'name', type(platform).__name__)}", field="platform",
+                                fix="run with --chaos-platform kind")
+        self.platform = platform
+        self.deployment = name
+        self.settings = settings or Settings()
+        self.probe_workers = probe_workers
+        self.expected_nodes = nodes
+        self.pods: list[str] = []
+
+    # endpoints
+    def _endpoints(self) -> list[tuple[str, str]]:
+        """(pod, http url) of every pod, sorted by pod name."""
+        return [(pod, f"http://{ip}:{port}") for pod, ip, port in self.platform.endpoints(self.name, HTTP_PORT)]
+
+    def urls(self, start: int = 0) -> list[str]:
+        urls = [u for _, u in self._endpoints()]
+        return urls[start % len(urls):] + urls[:start % len(urls)] if urls else urls
+
+    def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
+        """Apply the manifests (waiting for Ready pods, up to the stack's deploy timeout), then
+        wait up to timeout_s for steadiness."""
+        missing = prerequisites()
+        if missing:
+            raise MissingPrerequisite("; ".join(missing), field="elasticsearch")
+        pods = self.platform.deploy_stack(self.name, timeout_s=max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+        self.pods = sorted(p.name for p in pods)
+        return self.wait_steady(timeout_s)
+
+    def remove(self) -> None:
+        self.platform.remove_stack(self.name)
+
+    # roles
+    def views(self) -> dict[str, dict[str, Any]]:
+        return cluster_view(self._endpoints())
+
+    def targets(self) -> list[Target]:
+        views = self.views()
+        master = elected_master(views)
+        known: dict[str, Any] = {}
+        for v in views.values():
+            known.update(v.get("nodes", {}))
+        # Node names are pod names in the manifests; the transport IP is the fallback, used only
+        # when one node has it (nodes sharing an address cannot be told apart by it).
+        ips = Counter(info["ip"] for info in known.values())
+        by_ip = {info["ip"]: name for name, info in known.items() if ips[info["ip"]] == 1}
+        out = []
+        for pod in self.platform.pods(self.name):
+            es_name = pod.name if pod.name in known else by_ip.get(pod.ip)
+            roles = known.get(es_name, {}).get("roles", [])
+            # A pod no answering node lists (killed, cut off, not joined) plays no role now.
+            role = ("unreachable" if es_name is None else "master" if es_name == master
+                    else "data" if "data" in roles else "node")
+            out.append(Target(pod=pod.name, node=pod.node or "", zone=pod.zone or "", role=role))
+        return sorted(out, key=lambda t: t.pod)
+
+    # steadiness
+    def steady(self) -> tuple[bool, dict[str, Any]]:
+        views = self.views()
+        master = elected_master(views)
+        problems = []
+        if master is None:
+            problems.append(f"no elected master all agree on ({ {p: v.get('master', v.get('error')) for p, v in views.items()} })")
+        health = None
+        es = None
+        try:
+            es = make_client(self.urls(), Settings(request_timeout_s=2.0, max_retries=1))
+            health = es.cluster.health(timeout="1s").body
+        except Exception as exc:
+            problems.append(f"health: {type(exc).__name__}: {str(exc)[:120]}")
+        finally:
+            if es is not None:
+                es.close()
+        if health is not None:
+            if health.get("status") != "green":
+                problems.append(f"health {health.get('status')}")
+            if health.get("number_of_nodes") != self.expected_nodes:
+                problems.append(f"{health.get('number_of_nodes')} nodes of {self.expected_nodes}")
+        return not problems, {"master": master, "health": health, "views": views, "problems": problems}
+
+    def explain(self, seen: dict[str, Any]) -> str:
+        return f"health {seen.get('health')}; master {seen.get('master')}; {self.logs_hint()}"
+
+    # probe and verification
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+        es = make_client(self.urls(), self.settings)
+        try:
+            ensure_index(es, self.settings)
+        finally:
+            es.close()
+        clients = [EsClient(self.urls(i), experiment, f"w{i}", self.settings) for i in range(self.probe_workers)]
+        return Probe(timeline, clients, interval_s=interval_s, op_timeout_s=self.settings.op_timeout_s())
+
+    def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:
+        def read_all() -> list[int]:
+            es = make_client(self.urls(), Settings(request_timeout_s=10.0, max_retries=2))
+            try:
+                return read_values(es, experiment)
+            finally:
+                es.close()
+
+        try:
+            return retry_until(read_all, timeout_s)
+        except TimeoutError:
+            return None
+
+    def config(self) -> dict[str, Any]:
+        """The failover knobs as the running nodes report them (`deployed`: per node, the
+        server's default where a node sets none). When every node agrees, the fault detection
+        fields and the predicted failover are the deployed values; otherwise (nodes disagree or
+        do not answer) they are this harness's expected ones, and `knobs_from` says which."""
+        settings = self.settings
+        es = None
+        try:
+            es = make_client(self.urls(), Settings(request_timeout_s=3.0, max_retries=1))
+            deployed: dict[str, Any] = deployed_fault_detection(es.nodes.info(metric="settings").body)
+        except Exception as exc:
+            deployed = {"error": f"{type(exc).__name__}: {str(exc)[:160]}"}
+        finally:
+            if es is not None:
+                es.close()
+        knobs_from = "harness settings (nodes did not answer)"
+        views = [v for v in deployed.values() if isinstance(v, dict)]
+        if views and all(v == views[0] for v in views):
+            try:
+                settings = settings_from_nodes(settings, views[0])
+                knobs_from = "nodes"
+            except ValueError:
+                knobs_from = "harness settings (unparsable node settings)"
+        elif views:
+            knobs_from = "harness settings (nodes disagree)"
+        return {**asdict(settings), "nodes": self.expected_nodes, "predicted_failover_s": settings.predicted_failover_s(),
+                "probe_workers": self.probe_workers, "knobs_from": knobs_from, "deployed": deployed}
+
+
+def seconds(value: str) -> float:
+    """An Elasticsearch time value ("500ms", "3s", "1m") in seconds."""
+    value = value.strip()
+    for unit, factor in (("ms", 0.001), ("s", 1.0), ("m", 60.0), ("h", 3600.0)):
+        if value.endswith(unit) and value[: -len(unit)].replace(".", "", 1).isdigit():
+            return float(value[: -len(unit)]) * factor
+    raise ValueError(f"not a time value: {value!r}")
+
+
+def settings_from_nodes(settings: Settings, knobs: dict[str, str]) -> Settings:
+    """`settings` with the fault detection fields the nodes run with (deployed_fault_detection)."""
+    return replace(settings, **{
+        f"{check}_check_{field}" + ("" if field == "retry_count" else "_s"):
+            int(knobs[f"{check}_check.{field}"]) if field == "retry_count" else seconds(knobs[f"{check}_check.{field}"])
+        for check in ("leader", "follower") for field in ("interval", "timeout", "retry_count")})
+
+
+FAULT_DETECTION_DEFAULTS = {"leader_check.interval": "1s", "leader_check.timeout": "10s",
+                            "leader_check.retry_count": "3", "follower_check.interval": "1s",
+                            "follower_check.timeout": "10s", "follower_check.retry_count": "3"}
+
+
+def deployed_fault_detection(nodes_settings: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """From `GET _nodes/settings`: per node name, the cluster.fault_detection.* settings it runs
+    with (the default where the node sets none)."""
+    out = {}
+    for node in nodes_settings.get("nodes", {}).values():
+        fd = node.get("settings", {}).get("cluster", {}).get("fault_detection", {})
+        values = dict(FAULT_DETECTION_DEFAULTS)
+        for check, knobs in fd.items():
+            for knob, value in knobs.items():
+                values[f"{check}.{knob}"] = str(value)
+        out[node["name"]] = values
+    return out

@@ -1,0 +1,374 @@
+"""A real Elasticsearch cluster on 127.0.0.1 for the harness's own tests.
+
+The server is Elastic's `integ-test-zip` distribution (the server with x-pack core and security
+modules, no bundled JDK), resolved through Maven once:
+
+    mvn -q dependency:get -Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:8.19.0:zip \
+        -Dtransitive=false
+
+and unpacked once into $CHAOS_CACHE_DIR/elasticsearch-8.19.0 (default /var/cache/chaos-harness;
+a lock file serialises concurrent unpacks). It runs on the machine's Java 17 (ES_JAVA_HOME),
+as the unprivileged user `chaos-es` (Elasticsearch refuses to run as root); the helper creates
+that user with useradd when it runs as root and the user is missing.
+
+Each node gets its own config, data, log and temp directories under one temporary directory
+(removed by stop()), distinct HTTP and transport ports, security off, a 256 MB heap, and the
+fault detection tuned as /work/shared/COMPONENTS.md says (3 s timeouts, 2 retries). Each node
+runs in its own session, so kill() takes the launcher and the server JVM down together, the way
+a pod kill does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import importlib.util
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+import zipfile
+from pathlib import Path
+from typing import Any, Callable
+
+__all__ = ["ES_VERSION", "ES_USER", "EsNode", "EsCluster", "prerequisites", "ensure_distribution",
+           "ensure_user", "FAULT_DETECTION"]
+
+ES_VERSION = "8.19.0"
+ES_USER = "chaos-es"
+ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VERSION}:zip"
+M2_ZIP = (Path.home() / ".m2/repository/org/elasticsearch/distribution/integ-test-zip/elasticsearch"
+          / ES_VERSION / f"elasticsearch-{ES_VERSION}.zip")
+JAVA_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/default-java")
+HEAP = "256m"
+# The distribution's jvm.options writes GC logs and heap dumps relative to the working
+# directory; a test node needs neither. -Xms/-Xmx come from ES_JAVA_OPTS. No hsperfdata in /tmp.
+# C1 only (TieredStopAtLevel=1): three nodes start in about 16 s instead of 33 s on two cores.
+JVM_OPTIONS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.io.tmpdir=${ES_TMPDIR}",
+               "-XX:+ExitOnOutOfMemoryError", "-XX:-HeapDumpOnOutOfMemoryError", "-XX:-UsePerfData",
+               *os.environ.get("CHAOS_ES_JVM_EXTRA", "").split()]
+# Fault detection as COMPONENTS.md tunes it for tests (defaults: timeout 10s, retry_count 3;
+# interval 1s is the default and stays).
+FAULT_DETECTION = {
+    "cluster.fault_detection.leader_check.timeout": "3s",
+    "cluster.fault_detection.leader_check.retry_count": 2,
+    "cluster.fault_detection.follower_check.timeout": "3s",
+    "cluster.fault_detection.follower_check.retry_count": 2,
+}
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
+
+
+def home_dir() -> Path:
+    return cache_dir() / f"elasticsearch-{ES_VERSION}"
+
+
+def java_home() -> str | None:
+    env = os.environ.get("ES_JAVA_HOME")
+    for candidate in ([env] if env else []) + list(JAVA_HOMES):
+        if os.access(os.path.join(candidate, "bin", "java"), os.X_OK):
+            return candidate
+    return None
+
+
+def prerequisites() -> list[str]:
+    """What is missing to run the cluster, each with its fix (empty: nothing)."""
+    missing = []
+    if os.geteuid() != 0:
+        missing.append(f"root (to run Elasticsearch as the unprivileged user {ES_USER})")
+    if java_home() is None:
+        missing.append("Java 17 (fix: apt-get install openjdk-17-jre-headless, or set ES_JAVA_HOME)")
+    if not (home_dir() / ".complete").exists() and not M2_ZIP.exists() and shutil.which("mvn") is None:
+        missing.append(f"the Elasticsearch {ES_VERSION} zip (fix: apt-get install maven; then "
+                       f"mvn -q dependency:get -Dartifact={ARTIFACT} -Dtransitive=false)")
+    if importlib.util.find_spec("elasticsearch") is None:
+        missing.append("python module elasticsearch (fix: pip install 'elasticsearch==8.19.3')")
+    return missing
+
+
+def ensure_user() -> str | None:
+    """The unprivileged user the servers run as; created (system user, no home, no login) when
+    missing. None, with nothing changed, when it cannot be created."""
+    try:
+        pwd.getpwnam(ES_USER)
+        return ES_USER
+    except KeyError:
+        pass
+    if os.geteuid() != 0 or shutil.which("useradd") is None:
+        return None
+    proc = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                           "--shell", "/usr/sbin/nologin", ES_USER], capture_output=True, text=True, timeout=30)
+    if proc.returncode != 0 and "already exists" not in proc.stderr:
+        return None
+    return ES_USER
+
+
+def ensure_distribution(log: Callable[[str], None] = lambda m: None) -> Path:
+    """ES_HOME, unpacked once from the Maven artifact (fetched through mvn when not in ~/.m2)."""
+    home = home_dir()
+    if (home / ".complete").exists():
+        return home
+    cache = cache_dir()
+    cache.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache, 0o755)
+    with open(cache / f"elasticsearch-{ES_VERSION}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process unpacking: wait for it, then reuse it
+        if (home / ".complete").exists():
+            return home
+        if not M2_ZIP.exists():
+            log(f"fetching {ARTIFACT} through Maven (97 MB)")
+            proc = subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}",
+                                   "-Dtransitive=false"], capture_output=True, text=True, timeout=900)
+            if proc.returncode != 0 or not M2_ZIP.exists():
+                raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
+        tmp = Path(tempfile.mkdtemp(prefix="elasticsearch-unpack-", dir=cache))
+        try:
+            with zipfile.ZipFile(M2_ZIP) as zf:
+                for info in zf.infolist():
+                    path = Path(zf.extract(info, tmp))
+                    mode = (info.external_attr >> 16) & 0o777
+                    if info.is_dir():
+                        os.chmod(path, 0o755)
+                    else:
+                        os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+            unpacked = tmp / f"elasticsearch-{ES_VERSION}"
+            (unpacked / ".complete").write_text(ES_VERSION + "\n")
+            if home.exists():
+                shutil.rmtree(home)
+            unpacked.rename(home)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return home
+
+
+def free_ports(n: int) -> list[int]:
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _die_with_parent() -> None:
+    """In the child, after the switch to the server's user: SIGKILL when the test process dies,
+    so a killed pytest leaves no launcher behind (its server JVM exits when its stdin closes)."""
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def http_json(url: str, timeout_s: float = 2.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        return json.loads(resp.read())
+
+
+class EsNode:
+    """One Elasticsearch node: its directories, ports and process."""
+
+    def __init__(self, name: str, root: Path, http_port: int, transport_port: int):
+        self.name = name
+        self.dir = root / name
+        self.http_port = http_port
+        self.transport_port = transport_port
+        self.proc: subprocess.Popen | None = None
+        self.log = self.dir / "stdout.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def configure(self, home: Path, seeds: list[str], masters: list[str], settings: dict[str, Any]) -> None:
+        conf = self.dir / "config"
+        for sub in ("config", "data", "logs", "tmp"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(home / "config" / "log4j2.properties", conf / "log4j2.properties")
+        (conf / "jvm.options").write_text("\n".join(JVM_OPTIONS) + "\n")
+        yml = {
+            "cluster.name": "chaos-es-test",
+            "node.name": self.name,
+            "path.data": str(self.dir / "data"),
+            "path.logs": str(self.dir / "logs"),
+            "network.host": "127.0.0.1",
+            "http.port": self.http_port,
+            "transport.port": self.transport_port,
+            "discovery.seed_hosts": seeds,
+            "cluster.initial_master_nodes": masters,
+            # The integ-test-zip carries the x-pack security module: off, plain HTTP.
+            "xpack.security.enabled": False,
+            # A nearly full /tmp must not make shards unallocatable in a test.
+            "cluster.routing.allocation.disk.threshold_enabled": False,
+            **FAULT_DETECTION,
+            **settings,
+        }
+        (conf / "elasticsearch.yml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in yml.items()))
+
+    def start(self, home: Path, user: str, jhome: str) -> None:
+        pw = pwd.getpwnam(user)
+        env = {"PATH": "/usr/bin:/bin", "HOME": str(self.dir), "ES_JAVA_HOME": jhome,
+               "ES_PATH_CONF": str(self.dir / "config"), "ES_TMPDIR": str(self.dir / "tmp"),
+               "ES_JAVA_OPTS": f"-Xms{HEAP} -Xmx{HEAP}", "CLI_JAVA_OPTS": "-XX:-UsePerfData",
+               "LANG": "C.UTF-8"}
+        with open(self.log, "ab") as out:
+            self.proc = subprocess.Popen([str(home / "bin" / "elasticsearch")], env=env, cwd=self.dir,
+                                         stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                         user=pw.pw_uid, group=pw.pw_gid, extra_groups=[],
+                                         start_new_session=True, preexec_fn=_die_with_parent)
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def pids(self) -> list[int]:
+        """Every process of the node's session (the launcher and the server JVM)."""
+        if self.proc is None:
+            return []
+        out = []
+        for entry in os.listdir("/proc"):
+            if entry.isdigit():
+                with contextlib.suppress(OSError):
+                    if os.getsid(int(entry)) == self.proc.pid:
+                        out.append(int(entry))
+        return sorted(out)
+
+    def kill(self, sig: int = signal.SIGKILL, wait_s: float = 10.0) -> list[int]:
+        """Signal every process of the node; on SIGKILL wait until they are gone. Returns the
+        pids that were signalled (the proof that something was killed)."""
+        pids = self.pids()
+        if self.proc is None:
+            return pids
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, sig)
+        if sig == signal.SIGKILL:
+            deadline = time.monotonic() + wait_s
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(timeout=wait_s)
+            while self.pids() and time.monotonic() < deadline:
+                time.sleep(0.05)
+        return pids
+
+    def tail(self, lines: int = 40) -> str:
+        logs = [self.log, self.dir / "logs" / "chaos-es-test.log"]
+        text = []
+        for path in logs:
+            if path.exists():
+                text.append(f"--- {path}")
+                text += path.read_text(errors="replace").splitlines()[-lines:]
+        return "\n".join(text)
+
+
+class EsCluster:
+    """n nodes (all master-eligible data nodes) on 127.0.0.1; start() waits for green."""
+
+    def __init__(self, n: int = 3, settings: dict[str, Any] | None = None,
+                 log: Callable[[str], None] = lambda m: None):
+        self.n = n
+        self.settings = settings or {}
+        self.log = log
+        self.root: Path | None = None
+        self.nodes: list[EsNode] = []
+        self.timings: dict[str, float] = {}
+
+    @property
+    def urls(self) -> list[str]:
+        return [n.url for n in self.nodes]
+
+    def node(self, name: str) -> EsNode:
+        return next(n for n in self.nodes if n.name == name)
+
+    def start(self, timeout_s: float = 90.0) -> "EsCluster":
+        t0 = time.monotonic()
+        home = ensure_distribution(self.log)
+        user = ensure_user()
+        jhome = java_home()
+        if user is None or jhome is None:
+            raise RuntimeError(f"cannot run Elasticsearch: user {ES_USER} {'ok' if user else 'missing'}, "
+                               f"Java {jhome or 'missing'}")
+        self.root = Path(tempfile.mkdtemp(prefix="chaos-es-"))
+        try:
+            ports = free_ports(2 * self.n)
+            self.nodes = [EsNode(f"es-{i}", self.root, ports[2 * i], ports[2 * i + 1]) for i in range(self.n)]
+            seeds = [f"127.0.0.1:{n.transport_port}" for n in self.nodes]
+            masters = [n.name for n in self.nodes]
+            for node in self.nodes:
+                node.configure(home, seeds, masters, self.settings)
+            pw = pwd.getpwnam(user)
+            os.chmod(self.root, 0o755)
+            for base, dirs, files in os.walk(self.root):
+                for entry in [base, *(os.path.join(base, f) for f in files)]:
+                    os.chown(entry, pw.pw_uid, pw.pw_gid)
+            for node in self.nodes:
+                node.start(home, user, jhome)
+            self.wait_health("green", self.n, timeout_s - (time.monotonic() - t0))
+        except BaseException:
+            self.stop()
+            raise
+        self.timings["start_s"] = round(time.monotonic() - t0, 2)
+        return self
+
+    def health(self, url: str | None = None) -> dict[str, Any] | None:
+        for u in [url] if url else self.urls:
+            with contextlib.suppress(OSError, ValueError):
+                return http_json(f"{u}/_cluster/health?timeout=1s", timeout_s=2.0)
+        return None
+
+    def wait_health(self, status: str, nodes: int, timeout_s: float) -> dict[str, Any]:
+        """Poll until the cluster health is at least `status` with `nodes` nodes; on timeout a
+        RuntimeError with the last health and each node's log tail."""
+        order = {"red": 0, "yellow": 1, "green": 2}
+        deadline = time.monotonic() + timeout_s
+        last = None
+        while time.monotonic() < deadline:
+            dead = [n.name for n in self.nodes if n.proc is not None and not n.running()]
+            if dead:
+                break
+            urls = [n.url for n in self.nodes if n.running()]
+            for url in urls:
+                try:
+                    last = http_json(f"{url}/_cluster/health?wait_for_nodes={nodes}&timeout=1s", timeout_s=3.0)
+                except (OSError, ValueError) as exc:
+                    last = {"error": str(exc)[:200]}
+                    continue
+                if order.get(last.get("status"), -1) >= order[status] and last.get("number_of_nodes") == nodes:
+                    return last
+                break
+            time.sleep(0.25)
+        tails = "\n".join(n.tail() for n in self.nodes)
+        raise RuntimeError(f"Elasticsearch not {status} with {nodes} nodes after {timeout_s:.0f} s "
+                           f"(last health {last}; exited: "
+                           f"{[n.name for n in self.nodes if n.proc is not None and not n.running()]})\n{tails}")
+
+    def stop(self) -> None:
+        """SIGKILL every node (a test cluster needs no graceful shutdown), remove the directory."""
+        for node in self.nodes:  # signal all first, then wait for each
+            if node.proc is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(node.proc.pid, signal.SIGKILL)
+        for node in self.nodes:
+            with contextlib.suppress(Exception):
+                node.kill(signal.SIGKILL)
+        if self.root is not None:
+            shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
+        # The launcher's Java version check runs a JVM that leaves /tmp/hsperfdata_<user>; only
+        # these servers run as this user. rmdir: never while another cluster's JVM uses it.
+        with contextlib.suppress(OSError):
+            os.rmdir(f"/tmp/hsperfdata_{ES_USER}")
+
+    def __enter__(self) -> "EsCluster":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
