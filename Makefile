@@ -10,14 +10,23 @@ BIN := $(VENV)/bin
 # image built offline); openssl: the control-plane tier's certificates. The control plane itself
 # is built from source with Go (the machine's `go`, 1.26 or newer), cached in /var/cache/chaos-harness.
 DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
-	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium docker.io debootstrap openssl
+	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium docker.io debootstrap openssl \
+	openjdk-17-jdk-headless
+# Flink's distribution for the Flink probe's tests (real JobManagers and a TaskManager on loopback),
+# from PyPI's apache-flink-libraries wheel (330 MB), downloaded once; the tests unpack its jars.
+CACHE_DIR ?= $(or $(CHAOS_CACHE_DIR),/var/cache/chaos-harness)
+FLINK_WHEEL := $(CACHE_DIR)/downloads/apache_flink_libraries-2.3.0-py2.py3-none-any.whl
 REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis
 
-.PHONY: install deb run test unit test-kube controlplane node-image bench bench-bringup bench-report \
+.PHONY: install deb run test unit test-kube test-kind controlplane node-image bench bench-bringup bench-report \
 	bench-controlplane bench-node-image report heal doctor clean
 
-install: deb $(BIN)/.installed
+install: deb $(BIN)/.installed $(FLINK_WHEEL)
+
+$(FLINK_WHEEL):
+	mkdir -p $(CACHE_DIR)/downloads
+	$(PYTHON) -m pip download -q --no-deps apache-flink-libraries==2.3.0 -d $(CACHE_DIR)/downloads
 
 # Debian packages: installed only when something is missing, and only as root.
 deb:
@@ -32,7 +41,7 @@ deb:
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
 # The main job: every experiment on the local platform, verdicts printed.
@@ -51,6 +60,12 @@ unit: install
 # control plane built from source with kwok nodes, and kind's node faults on Docker stand-ins.
 test-kube: install
 	$(BIN)/python -m pytest tests/contract tests/kube tests/docker -p no:cacheprovider -ra
+
+# The kind tier alone: a kind cluster from kind-config.yaml (kept for the next run), the whole stack of
+# fixtures/kind deployed and checked, then every experiment on it (hours). Needs kind, a Docker daemon
+# and the stack's images (a registry, or loaded); skipped, naming what is missing, otherwise.
+test-kind: install
+	$(BIN)/python -m pytest tests/e2e -m kind_e2e -p no:cacheprovider -ra -s --keep-cluster
 
 # Build (once; cached) the control plane and the kind stand-in node image.
 controlplane: install

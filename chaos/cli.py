@@ -37,6 +37,24 @@ def cmd_list(args) -> int:
     return EXIT_OK
 
 
+def _on_platform(scenarios, platform: str, *, explicit: bool):
+    """The scenarios that run on the platform. With no selector, the others are left out (said on
+    stdout); a selector that names only components the platform cannot deploy is an input error."""
+    from .catalog import on_platform
+
+    kept = on_platform(scenarios, platform)
+    left = sorted({s.component for s in scenarios} - {s.component for s in kept})
+    if not kept:
+        raise InvalidConfig(f"{', '.join(left)} cannot be deployed on the {platform} platform",
+                            field="--platform", fix="run them with --platform kind (a kind cluster with Docker)")
+    if left and explicit:
+        raise InvalidConfig(f"{', '.join(left)} cannot be deployed on the {platform} platform",
+                            field="selector", fix="leave them out, or run them with --platform kind")
+    if left:
+        print(f"chaos: not on the {platform} platform (kind only): {', '.join(left)}", flush=True)
+    return kept
+
+
 def _validate_run(args):
     from .catalog import select
     from .components import missing_on_local
@@ -59,6 +77,20 @@ def _validate_run(args):
     scenarios = select(args.selector)
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")
+    scenarios = _on_platform(scenarios, args.platform, explicit=bool(args.selector))
+    if args.platform == "kind":
+        from .errors import MissingPrerequisite
+        from .platforms.kind import kind_prerequisites
+        from .platforms.stack import load_stack, parse_image_options, resolve_images
+
+        resolve_images(load_stack(), parse_image_options(args.image))  # bad keys or stack.yaml: named here
+        missing = kind_prerequisites()
+        if missing:
+            raise MissingPrerequisite("the kind platform needs " + "; ".join(missing), field="--platform")
+        return scenarios
+    if args.image or args.keep_cluster:
+        raise InvalidConfig("--image and --keep-cluster are for the kind platform", field="--platform",
+                            fix="add --platform kind, or leave them out")
     missing = missing_on_local(s.component for s in scenarios)
     if missing:
         from .errors import MissingPrerequisite
@@ -90,6 +122,10 @@ def cmd_run(args) -> int:
         pytest_args += ["--chaos-select", s.key]
     if args.seed is not None:
         pytest_args += ["--chaos-seed", str(args.seed)]
+    if args.platform == "kind":
+        pytest_args += ["--chaos-kind-name", args.kind_name] + ["--keep-cluster"] * bool(args.keep_cluster)
+        for image in args.image:
+            pytest_args += ["--chaos-image", image]
     if args.junitxml:
         pytest_args += ["--junitxml", args.junitxml, "-o", "junit_family=xunit1"]
     code = pytest.main(pytest_args)
@@ -164,18 +200,23 @@ def cmd_audit(args) -> int:
 
 
 def cmd_doctor(args) -> int:
-    from .components import COMPONENTS, missing_on_local
+    from .components import COMPONENTS, LOCAL_COMPONENTS, missing_on_local, prerequisites
+    from .platforms.kind import kind_prerequisites
     from .platforms.local import docker_forward_note
 
     from .components.base import missing_module
 
     # The components check their own clients (psycopg, kazoo, kafka-python, redis).
-    problems = missing_on_local(COMPONENTS) + missing_module("yaml", "PyYAML") + missing_module("kubernetes")
+    problems = missing_on_local(LOCAL_COMPONENTS) + missing_module("yaml", "PyYAML") + missing_module("kubernetes")
     for line in problems:
         print(f"MISSING  {line}")
     note = docker_forward_note()
     if note:
         print(f"NOTE     {note}")
+    # The kind platform is optional here: what it lacks is said, not counted.
+    kind_only = sorted(set(COMPONENTS) - set(LOCAL_COMPONENTS))
+    for line in kind_prerequisites() + [m for c in kind_only for m in prerequisites(c)]:
+        print(f"KIND     {line} (only for --platform kind)")
     if not problems:
         print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, ZooKeeper + Java, "
               "Python modules")
@@ -190,7 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("run", help="run experiments and print their verdicts")
     p.add_argument("selector", nargs="*", help="postgres | postgres/primary-kill | kill | postgres/kill (default: all)")
-    p.add_argument("--platform", default="local")
+    p.add_argument("--platform", default="local", help="local (default: network namespaces on this host) or kind "
+                   "(a kind cluster from kind-config.yaml, the stack from fixtures/kind/)")
+    p.add_argument("--keep-cluster", action="store_true", help="kind: reuse the cluster and keep it at the end")
+    p.add_argument("--kind-name", default="chaos", help="kind: the cluster's name (default chaos)")
+    p.add_argument("--image", action="append", default=[], metavar="KEY=REF",
+                   help="kind: use image REF for fixtures/kind/stack.yaml's KEY (repeatable)")
     p.add_argument("--report-dir", default=None, help="default: reports/<run id>")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--slo", default=str(DEFAULT_SLO_FILE), help="SLO file (default experiments/slo.yaml)")

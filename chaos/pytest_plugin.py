@@ -1,13 +1,19 @@
 """The pytest plugin (registered through the pytest11 entry point): --chaos-* options, the
-platform and deployment fixtures, `chaos_experiment`, JUnit properties and a summary table."""
+platform and deployment fixtures, `chaos_experiment`, JUnit properties and a summary table.
+
+On --chaos-platform kind the session creates (or, with --keep-cluster, reuses and keeps) the kind
+cluster of kind-config.yaml: fixture `chaos_kind_cluster`, deleted at the end unless kept, also
+on Ctrl-C or SIGTERM; `chaos_platform` is then a KindPlatform on it, and `chaos_stack(component)`
+deploys a component from fixtures/kind/ and returns its pods and endpoints."""
 
 from __future__ import annotations
 
 import os
 import random
 import signal
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -26,8 +32,9 @@ _STATE = pytest.StashKey[dict]()
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("chaos", "chaos harness")
     group.addoption("--chaos-platform", default=os.environ.get("CHAOS_PLATFORM", "local"),
-                    help="where the stack runs: local (network namespaces on this host; default) or kube (a Kubernetes "
-                         "context: node and pod faults)")
+                    help="where the stack runs: local (network namespaces on this host; default), kube (a Kubernetes "
+                         "context: node and pod faults) or kind (a kind cluster from kind-config.yaml, the stack "
+                         "deployed from fixtures/kind/)")
     group.addoption("--chaos-report-dir", default=None,
                     help="directory for results JSON and timelines (default: reports/<run id>)")
     group.addoption("--chaos-seed", type=int, default=None, help="seed for target choice (default: random, printed)")
@@ -51,6 +58,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-namespace", action="append", default=[],
                     help="kube platform: the stack's namespaces, the only ones the harness touches "
                          "(repeatable; default chaos-stack)")
+    group.addoption("--keep-cluster", action="store_true", default=os.environ.get("CHAOS_KEEP_CLUSTER") == "1",
+                    help="kind platform: reuse the kind cluster if it exists and keep it at the end (also "
+                         "CHAOS_KEEP_CLUSTER=1); default: create it and delete it at the end")
+    group.addoption("--chaos-kind-name", default=os.environ.get("CHAOS_KIND_NAME", "chaos"),
+                    help="kind platform: the kind cluster's name (default chaos; context kind-<name>)")
+    group.addoption("--chaos-image", action="append", default=[], metavar="KEY=REF",
+                    help="kind platform: use image REF for stack.yaml's image KEY (repeatable; also "
+                         "CHAOS_IMAGE_<KEY>=REF, KEY upper-cased, '-' -> '_')")
 
 
 def _usage(exc: ChaosError) -> pytest.UsageError:
@@ -73,6 +88,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if config.getoption("chaos_platform") not in PLATFORMS:
             raise InvalidConfig(f"unknown platform {config.getoption('chaos_platform')!r}",
                                 field="--chaos-platform", fix=f"one of: {', '.join(PLATFORMS)}")
+        state["image_overrides"] = _image_overrides(config)
     except ChaosError as exc:
         raise _usage(exc) from exc
     report_dir = config.getoption("chaos_report_dir") or os.path.join("reports", run_id)
@@ -84,6 +100,18 @@ def pytest_configure(config: pytest.Config) -> None:
         def _term(signum, frame):
             raise KeyboardInterrupt("SIGTERM")
         signal.signal(signal.SIGTERM, _term)
+
+
+def _image_overrides(config: pytest.Config) -> dict[str, str]:
+    """--chaos-image key=ref, validated against stack.yaml's image keys (with CHAOS_IMAGE_*) when
+    given or on the kind platform; on kind the whole stack.yaml is validated here, before anything."""
+    from .platforms.stack import load_stack, parse_image_options, resolve_images
+
+    explicit = parse_image_options(config.getoption("chaos_image"))
+    on_kind = config.getoption("chaos_platform") == "kind"
+    if explicit or on_kind:
+        resolve_images(load_stack(check_dirs=on_kind), explicit)
+    return explicit
 
 
 def _scenario_of(item: pytest.Item) -> Scenario | None:
@@ -107,15 +135,28 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("chaos: the components' experiments do not run on --chaos-platform kube yet: "
                                 "deploying the stack on Kubernetes is not built; run them on the local platform "
                                 "(the default)")
-    if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items):
+    platform = config.getoption("chaos_platform")
+    for item in items:
+        sc = _scenario_of(item)
+        if sc is not None and platform not in sc.platforms:
+            item.add_marker(pytest.mark.skip(reason=f"{sc.component} is deployed from fixtures/kind only: "
+                                                    "run it with --chaos-platform kind"))
+    items_here = [i for i in items if (sc := _scenario_of(i)) is None or platform in sc.platforms]
+    if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items_here):
         # Fail before any fault when the machine cannot run the platform.
-        if config.getoption("chaos_platform") == "local":
+        if platform == "local":
             from .components import missing_on_local
 
-            missing = missing_on_local(sc.component for i in items if (sc := _scenario_of(i)) is not None)
+            missing = missing_on_local(sc.component for i in items_here if (sc := _scenario_of(i)) is not None)
             if missing:
                 raise pytest.UsageError("chaos: missing prerequisites: " + "; ".join(missing)
                                         + " (`chaos doctor` lists them)")
+        elif platform == "kind":
+            from .platforms.kind import kind_prerequisites
+
+            missing = kind_prerequisites()
+            if missing:
+                raise pytest.UsageError("chaos: the kind platform needs " + "; ".join(missing))
 
 
 @pytest.fixture(scope="session")
@@ -124,7 +165,28 @@ def chaos_state(pytestconfig: pytest.Config) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
-def chaos_platform(pytestconfig: pytest.Config, chaos_state):
+def chaos_kind_cluster(pytestconfig: pytest.Config, chaos_state):
+    """The session's kind cluster (--chaos-platform kind): reused if it exists, created (and
+    marked as the harness's) otherwise; deleted at the end unless --keep-cluster, also when the
+    session is interrupted (pytest tears session fixtures down on Ctrl-C; SIGTERM is turned into
+    Ctrl-C above)."""
+    if pytestconfig.getoption("chaos_platform") != "kind":
+        pytest.skip("needs --chaos-platform kind")
+    from .platforms.kind import KindCluster
+
+    state_dir = pytestconfig.getoption("chaos_state_dir")
+    cluster = KindCluster(pytestconfig.getoption("chaos_kind_name"),
+                          state_dir=Path(state_dir) if state_dir else None, log=_log,
+                          keep=pytestconfig.getoption("keep_cluster"))
+    cluster.up()
+    try:
+        yield cluster
+    finally:
+        cluster.down()
+
+
+@pytest.fixture(scope="session")
+def chaos_platform(pytestconfig: pytest.Config, chaos_state, request: pytest.FixtureRequest):
     from .platforms import get_platform
 
     kwargs: dict[str, Any] = {"run_id": chaos_state["run_id"], "log": _log}
@@ -137,6 +199,11 @@ def chaos_platform(pytestconfig: pytest.Config, chaos_state):
     if pytestconfig.getoption("chaos_platform") == "kube":
         kwargs.update(kubeconfig=pytestconfig.getoption("chaos_kubeconfig"),
                       context=pytestconfig.getoption("chaos_kube_context"),
+                      allow_contexts=pytestconfig.getoption("chaos_allow_context"))
+        if pytestconfig.getoption("chaos_namespace"):
+            kwargs["namespaces"] = pytestconfig.getoption("chaos_namespace")
+    elif pytestconfig.getoption("chaos_platform") == "kind":
+        kwargs.update(cluster=request.getfixturevalue("chaos_kind_cluster"), images=chaos_state["image_overrides"],
                       allow_contexts=pytestconfig.getoption("chaos_allow_context"))
         if pytestconfig.getoption("chaos_namespace"):
             kwargs["namespaces"] = pytestconfig.getoption("chaos_namespace")
@@ -179,6 +246,32 @@ class Deployments:
 @pytest.fixture(scope="session")
 def chaos_deployments(chaos_platform) -> Deployments:
     return Deployments(chaos_platform)
+
+
+@dataclass(frozen=True)
+class DeployedStack:
+    """What `chaos_stack(component)` returns: the component's pods (chaos.platforms.kube.KubePod)
+    and endpoints ((pod, pod IP, port), sorted by pod; pod IPs are reachable from this host)."""
+
+    component: str
+    pods: list
+    endpoints: list
+
+
+@pytest.fixture
+def chaos_stack(pytestconfig: pytest.Config, request: pytest.FixtureRequest) -> Callable[..., DeployedStack]:
+    """A factory: chaos_stack("zookeeper", timeout_s=600, port=None) deploys the component (its
+    dependencies first; idempotent: a deployed one is reused for the session) and returns its
+    DeployedStack. Needs a platform that deploys the stack from manifests (--chaos-platform kind)."""
+    if pytestconfig.getoption("chaos_platform") != "kind":
+        pytest.skip("chaos_stack deploys from fixtures/kind/: run with --chaos-platform kind")
+    platform = request.getfixturevalue("chaos_platform")
+
+    def deploy(component: str, timeout_s: float = 600, port: int | None = None) -> DeployedStack:
+        pods = platform.deploy_stack(component, timeout_s)
+        return DeployedStack(component, pods, platform.endpoints(component, port))
+
+    return deploy
 
 
 def _log(message: str) -> None:

@@ -2,32 +2,30 @@
 
 from .base import Component, Target
 
-__all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_local", "COMPONENTS"]
+__all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_local", "COMPONENTS",
+           "LOCAL_COMPONENTS"]
 
-COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
+# Deployed on the local platform (Debian's packages, Maven's jars) and on kind.
+LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
+# Everything, the four deployed from fixtures/kind only included.
+COMPONENTS = LOCAL_COMPONENTS + ("elasticsearch", "clickhouse", "minio", "flink")
+_CLASSES = {"postgres": ("postgres", "PostgresCluster"), "zookeeper": ("zookeeper", "ZooKeeperEnsemble"),
+            "kafka": ("kafka", "KafkaCluster"), "redis": ("redis", "RedisCluster"),
+            "elasticsearch": ("elasticsearch", "ElasticsearchCluster"),
+            "clickhouse": ("clickhouse", "ClickHouseCluster"), "minio": ("minio", "MinioCluster"),
+            "flink": ("flink", "FlinkCluster")}
 
 
 def get_component(name: str):
+    import importlib
+
     from ..errors import InvalidConfig
 
-    if name == "postgres":
-        from .postgres import PostgresCluster
-
-        return PostgresCluster
-    if name == "zookeeper":
-        from .zookeeper import ZooKeeperEnsemble
-
-        return ZooKeeperEnsemble
-    if name == "kafka":
-        from .kafka import KafkaCluster
-
-        return KafkaCluster
-    if name == "redis":
-        from .redis import RedisCluster
-
-        return RedisCluster
-    raise InvalidConfig(f"unknown component {name!r}", field="component",
-                        fix=f"choose one of: {', '.join(COMPONENTS)}")
+    if name not in _CLASSES:
+        raise InvalidConfig(f"unknown component {name!r}", field="component",
+                            fix=f"choose one of: {', '.join(COMPONENTS)}")
+    module, cls = _CLASSES[name]
+    return getattr(importlib.import_module(f"{__name__}.{module}"), cls)
 
 
 def prerequisites(name: str) -> list[str]:

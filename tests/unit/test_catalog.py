@@ -34,11 +34,14 @@ def test_component_selector_selects_its_positive_experiments():
     assert all(k.startswith("zookeeper/") for k in keys(select(["zookeeper"])))
 
 
+LOCAL_KILLS = ["postgres/primary-kill", "postgres/standby-kill", "zookeeper/leader-kill", "zookeeper/follower-kill",
+               "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill"]
+KIND_ONLY_KILLS = ["elasticsearch/master-kill", "elasticsearch/data-node-kill", "clickhouse/replica-kill",
+                   "minio/server-kill", "flink/jobmanager-kill", "flink/taskmanager-kill"]
+
+
 def test_fault_selector():
-    assert keys(select(["kill"])) == ["postgres/primary-kill", "postgres/standby-kill",
-                                      "zookeeper/leader-kill", "zookeeper/follower-kill",
-                                      "kafka/leader-kill", "kafka/follower-kill",
-                                      "redis/master-kill", "redis/replica-kill"]
+    assert keys(select(["kill"])) == LOCAL_KILLS + KIND_ONLY_KILLS
     assert {s.fault for s in select(["drain"])} == {"drain"}
 
 
@@ -76,9 +79,17 @@ def test_overlapping_selectors_give_no_duplicates_and_keep_first_order():
     assert len(chosen) == len(set(chosen))
     assert chosen[0] == "postgres/primary-kill"
     assert chosen[1] == "postgres/standby-kill"
-    assert set(chosen) == set(POSTGRES_POSITIVE) | {"zookeeper/leader-kill", "zookeeper/follower-kill",
-                                                    "kafka/leader-kill", "kafka/follower-kill",
-                                                    "redis/master-kill", "redis/replica-kill"}
+    assert set(chosen) == set(POSTGRES_POSITIVE) | set(LOCAL_KILLS) | set(KIND_ONLY_KILLS)
+
+
+def test_components_deployed_from_fixtures_kind_only_are_left_out_of_the_local_platform():
+    from chaos.catalog import SCENARIOS, on_platform
+
+    local = {s.component for s in on_platform(SCENARIOS, "local")}
+    kind = {s.component for s in on_platform(SCENARIOS, "kind")}
+    assert local == {"postgres", "zookeeper", "kafka", "redis"}
+    assert kind == local | {"elasticsearch", "clickhouse", "minio", "flink"}
+    assert keys(on_platform(select(["kill"]), "local")) == LOCAL_KILLS
 
 
 @pytest.mark.parametrize("selector", ["mysql", "postgres/nope", "nope/kill", "primary", "/", "kil"])

@@ -143,3 +143,35 @@ def test_experiments_on_the_kube_platform_are_refused_until_the_stack_deploys_th
     assert cli.main(["run", "--platform", "kube", "postgres"]) == cli.EXIT_INPUT
     err = capsys.readouterr().err
     assert "--platform" in err and "local platform" in err
+
+
+def test_a_kind_only_component_on_the_local_platform_exits_2_naming_the_platform(capsys):
+    assert cli.main(["run", "elasticsearch"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "elasticsearch cannot be deployed on the local platform" in err and "--platform kind" in err
+
+
+def test_a_kind_only_component_among_local_ones_exits_2_naming_it(capsys):
+    assert cli.main(["run", "postgres", "minio"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "minio cannot be deployed on the local platform" in err and "selector" in err
+
+
+def test_kind_run_with_an_unknown_image_key_exits_2_naming_the_known_keys(capsys):
+    assert cli.main(["run", "--platform", "kind", "--image", "nope=x:1", "elasticsearch"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "'nope'" in err and "postgres-repmgr" in err and "flink" in err
+
+
+def test_kind_options_without_the_kind_platform_exit_2(capsys):
+    assert cli.main(["run", "--keep-cluster", "postgres"]) == cli.EXIT_INPUT
+    assert "--platform kind" in capsys.readouterr().err
+
+
+def test_kind_run_names_what_the_machine_lacks_before_anything(monkeypatch, capsys):
+    from chaos.platforms import kind
+
+    monkeypatch.setattr(kind.shutil, "which", lambda name: None)
+    assert cli.main(["run", "--platform", "kind", "redis"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "the `kind` binary" in err and "docker" in err

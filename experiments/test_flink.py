@@ -1,0 +1,21 @@
+"""Flink experiments: one per fault, each asserting its SLO from slo.yaml. Flink is deployed from
+fixtures/kind only, so these run on --chaos-platform kind and are skipped elsewhere."""
+
+import pytest
+
+from chaos.catalog import SCENARIOS
+
+FLINK = [s for s in SCENARIOS if s.component == "flink" and not s.negative_control]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _remove_flink_after_module(chaos_deployments):
+    yield
+    chaos_deployments.remove("flink")
+
+
+@pytest.mark.chaos
+@pytest.mark.parametrize("scenario", FLINK, ids=lambda s: s.name)
+def test_flink(scenario, chaos_experiment):
+    outcome = chaos_experiment(scenario)
+    assert outcome.verdict.verdict == "pass", outcome.message
