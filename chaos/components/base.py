@@ -18,7 +18,7 @@ from ..probe import Probe
 from ..timeline import Timeline
 
 __all__ = ["Target", "Component", "Steadiness", "chown_tree", "one_node_per_zone", "wait_until_steady",
-           "missing_user", "missing_module", "on_manifest_platform", "StackMembers", "stack_entry",
+           "missing_user", "missing_module", "on_manifest_platform", "require_manifest_platform", "StackMembers", "stack_entry",
            "manifest_knobs", "knob", "settings_from_manifest", "STACK_FILE", "STACK_DEPLOY_TIMEOUT_S"]
 
 STACK_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "kind" / "stack.yaml"
@@ -148,6 +148,15 @@ def on_manifest_platform(platform) -> bool:
     """The platform deploys the stack from fixtures/kind/ manifests (KubePlatform, KindPlatform):
     components then ask it for their pods instead of starting local ones."""
     return getattr(platform, "deploy_stack", None) is not None
+
+
+def require_manifest_platform(platform, component: str) -> None:
+    """Refuse a platform that cannot deploy the stack from manifests, for the components that
+    have no local-platform deployment (Elasticsearch, ClickHouse, MinIO, Flink)."""
+    if not on_manifest_platform(platform):
+        raise InvalidConfig(f"{component} runs on --chaos-platform kind only for now, not on "
+                            f"{getattr(platform, 'name', type(platform).__name__)}", field="platform",
+                            fix="run it with --chaos-platform kind")
 
 
 def stack_entry(component: str, stack_file: Path = STACK_FILE) -> dict[str, Any]:

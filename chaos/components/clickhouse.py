@@ -34,7 +34,7 @@ from ..errors import InvalidConfig, NotSteady
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
-from .base import Steadiness, Target
+from .base import Steadiness, Target, require_manifest_platform
 
 __all__ = ["ClickHouseCluster", "ClickHouseClient", "Settings", "ClickHouseError", "ConnectFailed", "prerequisites", "query",
            "parse_exception_code", "is_definite_code", "parse_replicas", "replica_state", "role_of",
@@ -44,7 +44,6 @@ HTTP_PORT = 8123
 # The probe's own table (the manifests' schema.sql makes chaos.probe, without an experiment
 # column, for other uses): created by the component on every replica, idempotently.
 TABLE = "chaos.probe_writes"
-KIND_ONLY = "ClickHouse runs on --chaos-platform kind only for now"
 
 # Errors raised before anything is written: the insert certainly did not happen.
 DEFINITE_CODES = {
@@ -316,9 +315,7 @@ class ClickHouseCluster(Steadiness):
 
     def __init__(self, platform, *, name: str = "clickhouse", settings: Settings | None = None,
                  probe_workers: int = 3):
-        if getattr(platform, "deploy_stack", None) is None:
-            raise InvalidConfig(f"{KIND_ONLY}; platform {getattr(platform, 'name', platform)!r} cannot deploy it",
-                                field="component clickhouse", fix="run it with --chaos-platform kind")
+        require_manifest_platform(platform, "ClickHouse")
         self.platform = platform
         self.deployment = name
         self.settings = settings or Settings()

@@ -31,10 +31,10 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
-from ..errors import InvalidConfig, MissingPrerequisite
+from ..errors import MissingPrerequisite
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, missing_module, on_manifest_platform
+from .base import STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, missing_module, require_manifest_platform
 from ..waits import retry_until
 
 __all__ = ["ElasticsearchCluster", "EsClient", "Settings", "NotAcknowledged", "INDEX", "prerequisites",
@@ -340,10 +340,7 @@ class ElasticsearchCluster(Steadiness):
 
     def __init__(self, platform, *, name: str = "elasticsearch", settings: Settings | None = None,
                  probe_workers: int = 3, nodes: int = 3):
-        if not on_manifest_platform(platform):
-            raise InvalidConfig(f"elasticsearch runs on --chaos-platform kind only for now, not on "
-                                f"{getattr(platform, 'name', type(platform).__name__)}", field="platform",
-                                fix="run with --chaos-platform kind")
+        require_manifest_platform(platform, "Elasticsearch")
         self.platform = platform
         self.deployment = name
         self.settings = settings or Settings()

@@ -76,7 +76,7 @@ from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformErro
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
-from .base import Target, wait_until_steady
+from .base import Target, require_manifest_platform, wait_until_steady
 
 __all__ = ["FlinkCluster", "FlinkSession", "FlinkRest", "FlinkRestError", "LeaderFinder", "Settings",
            "Observation", "Ack", "CheckpointLedger", "FlinkProbeClient", "FLINK_VERSION", "JAVA", "JVM_OPENS",
@@ -803,9 +803,7 @@ class FlinkCluster:
 
     def __init__(self, platform, *, name: str = "flink", settings: Settings | None = None,
                  cluster_id: str = "/chaos-stack", zk_root: str = "/flink", probe_workers: int = 1):
-        if getattr(platform, "deploy_stack", None) is None:
-            raise InvalidConfig("Flink runs on --chaos-platform kind only for now", field="platform",
-                                fix="run the Flink experiments with --chaos-platform kind")
+        require_manifest_platform(platform, "Flink")
         self.platform = platform
         self.deployment = name
         self.probe_workers = probe_workers

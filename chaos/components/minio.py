@@ -30,7 +30,7 @@ from ..errors import InvalidConfig, NotSteady
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
-from .base import Steadiness, Target, missing_module
+from .base import Steadiness, Target, missing_module, require_manifest_platform
 
 __all__ = ["MinioCluster", "MinioClient", "Settings", "prerequisites", "object_key", "object_content",
            "value_of_key", "erasure_quorums", "default_parity", "interpret_cluster_health", "server_health",
@@ -43,7 +43,6 @@ HEALTH_PATH = "/minio/health/cluster"
 # Secret minio-credentials); overridable for a stack deployed by someone else.
 ACCESS_KEY = os.environ.get("CHAOS_MINIO_ACCESS_KEY", "chaos-minio")
 SECRET_KEY = os.environ.get("CHAOS_MINIO_SECRET_KEY", "chaos-minio-test-only")
-KIND_ONLY = "MinIO runs on --chaos-platform kind only for now"
 
 
 def prerequisites() -> list[str]:
@@ -278,9 +277,7 @@ class MinioCluster(Steadiness):
     steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "minio", settings: Settings | None = None, probe_workers: int = 4):
-        if getattr(platform, "deploy_stack", None) is None:
-            raise InvalidConfig(f"{KIND_ONLY}; platform {getattr(platform, 'name', platform)!r} cannot deploy it",
-                                field="component minio", fix="run it with --chaos-platform kind")
+        require_manifest_platform(platform, "MinIO")
         self.platform = platform
         self.deployment = name
         self.settings = settings or Settings()

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 import pytest
 
 from chaos.components import clickhouse as ch
-from chaos.errors import InvalidConfig
 
 ROWS_26_9 = (
     '{"database":"chaos","table":"probe_writes","replica_name":"clickhouse-0","is_leader":1,"is_readonly":0,'
@@ -77,15 +76,6 @@ def test_ddl_sets_the_dedup_window_of_the_engine_family():
     assert "replicated_deduplication_window = 100000" in rep
     assert "non_replicated_deduplication_window = 100000" in ch.table_ddl("MergeTree")[1]
     assert ch.sql_string("it's a \\ test") == "'it\\'s a \\\\ test'"
-
-
-class LocalLike:
-    name = "local"
-
-
-def test_local_platform_is_refused_clearly():
-    with pytest.raises(InvalidConfig, match="kind only for now"):
-        ch.ClickHouseCluster(LocalLike())
 
 
 @dataclass(frozen=True)

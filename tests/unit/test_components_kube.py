@@ -429,3 +429,18 @@ def test_constructors_touch_no_local_platform_call(kube, cls):
     assert component.kube and component.pods == []
     component.remove()
     assert called(kube, "remove_stack") == [("remove_stack", component.name)]
+
+
+@pytest.mark.parametrize("component", ["elasticsearch", "clickhouse", "minio", "flink"])
+def test_a_kind_only_component_refuses_a_platform_without_manifests_naming_the_fix(component):
+    from chaos.components import LOCAL_COMPONENTS, COMPONENTS, get_component
+    from chaos.errors import InvalidConfig
+
+    assert component in set(COMPONENTS) - set(LOCAL_COMPONENTS)
+
+    class LocalLike:
+        name = "local"
+
+    with pytest.raises(InvalidConfig, match="kind only for now, not on local.*--chaos-platform kind") as err:
+        get_component(component)(LocalLike())
+    assert err.value.field == "platform"

@@ -16,9 +16,8 @@ from elastic_transport import ConnectionTimeout, HttpHeaders, NodeConfig  # noqa
 from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError  # noqa: E402
 
 from chaos.components.elasticsearch import (  # noqa: E402
-    ElasticsearchCluster, NotAcknowledged, Settings, acknowledgement, deployed_fault_detection, elected_master,
+    NotAcknowledged, Settings, acknowledgement, deployed_fault_detection, elected_master,
     is_definite, parse_master, parse_nodes, primary_of, seconds, settings_from_nodes)
-from chaos.errors import InvalidConfig  # noqa: E402
 
 RECORDED = json.loads((Path(__file__).parent / "recorded" / "elasticsearch_answers.json").read_text())
 
@@ -188,9 +187,3 @@ def test_settings_predict_the_failover_and_bound_a_probe_write():
     assert s.op_timeout_s() == pytest.approx(6.5)
 
 
-def test_the_local_platform_is_refused_with_the_fix():
-    class LocalLike:
-        name = "local"
-
-    with pytest.raises(InvalidConfig, match="kind only for now.*--chaos-platform kind"):
-        ElasticsearchCluster(LocalLike())

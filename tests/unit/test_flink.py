@@ -11,7 +11,6 @@ import pytest
 from chaos.components.flink import (
     Ack, CheckpointLedger, FlinkCluster, FlinkProbeClient, FlinkSession, Observation, Settings, judge_checkpoints,
     leader_path, match_jobmanager, parse_checkpoints, parse_job, parse_leader_info, rest_error)
-from chaos.errors import InvalidConfig
 from chaos.probe import DefiniteFailure
 
 # /flink/chaos-test/leader/rest_server/connection_info, read with kazoo; the leader's log said
@@ -168,14 +167,6 @@ def test_probe_operation_without_a_leader_is_a_definite_failure():
     with pytest.raises(DefiniteFailure, match="no leading JobManager"):
         client.write(1)
     assert session.roles() == {}
-
-
-def test_component_refuses_a_platform_without_manifests():
-    class LocalLike:
-        name = "local"
-
-    with pytest.raises(InvalidConfig, match="kind only for now"):
-        FlinkCluster(LocalLike())
 
 
 def test_settings_name_the_failover_knobs():

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 import pytest
 
 from chaos.components import minio as mc
-from chaos.errors import InvalidConfig
 
 MINIO = {"Server": "MinIO", "X-Minio-Write-Quorum": "3", "X-Amz-Request-Id": "16239D6AB80EBECF"}
 
@@ -88,15 +87,6 @@ def test_put_errors_definite_or_indeterminate():
     assert not mc.is_definite_failure(u3.ReadTimeoutError(None, "/b/k", "Read timed out"))
     assert not mc.is_definite_failure(u3.ProtocolError("Connection aborted.", ConnectionResetError()))
     assert mc.is_definite_failure(ServerError("service unavailable", 503))
-
-
-class LocalLike:
-    name = "local"
-
-
-def test_local_platform_is_refused_clearly():
-    with pytest.raises(InvalidConfig, match="kind only for now"):
-        mc.MinioCluster(LocalLike())
 
 
 @dataclass(frozen=True)
