@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from chaos.waits import poll_until
+
 from tests.servers.elasticsearch import ES_USER, EsCluster, ensure_user, prerequisites
 
 pytestmark = pytest.mark.integration
@@ -76,15 +78,6 @@ def es_cluster():
         cluster.stop()
 
 
-def _wait(condition, timeout_s: float, poll_s: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(poll_s)
-    return condition()
-
-
 def test_master_kill_elects_a_new_master_and_loses_no_acknowledged_write(es_cluster):
     from chaos.checkers import probe_stats, recovery_s, split_brain, unavailability_s, write_loss
     from chaos.components.elasticsearch import ElasticsearchCluster, EsClient
@@ -137,7 +130,7 @@ def test_master_kill_elects_a_new_master_and_loses_no_acknowledged_write(es_clus
             new_master[0] = elected_master(cluster_view(survivors))
             return new_master[0] not in (None, master)
 
-        assert _wait(elected, timeout_s=30, poll_s=0.2), cluster_view(survivors)
+        assert poll_until(elected, timeout_s=30, poll_s=0.2), cluster_view(survivors)
         elected_at = timeline.now()
         assert probe.wait_for(lambda: acked_since(elected_at) >= 30, timeout_s=30), timeline.events[-5:]
         roles_after = {t.pod: t.role for t in comp.targets()}
