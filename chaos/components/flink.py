@@ -54,13 +54,11 @@ sink and ClickHouse data paths of COMPONENTS.md; the local platform.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 import uuid
@@ -72,6 +70,7 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
+from ..cache import cache_dir, cached_dir
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
@@ -101,10 +100,6 @@ JVM_OPENS = ("--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
 # --------------------------------------------------------------------------- distribution
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
-
-
 def flink_home() -> Path:
     return cache_dir() / f"flink-{FLINK_VERSION}"
 
@@ -132,56 +127,24 @@ def prerequisites(*, servers: bool = True) -> list[str]:
     return missing
 
 
-class _FileLock:
-    """An exclusive flock: two test sessions never unpack or compile into the cache at once."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.fd = -1
-
-    def __enter__(self) -> "_FileLock":
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o644)
-        fcntl.flock(self.fd, fcntl.LOCK_EX)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fd, fcntl.LOCK_UN)
-        os.close(self.fd)
-
-
 def ensure_flink_dist(log: Callable[[str], None] = lambda m: None) -> Path:
     """Flink's home (lib/ with flink-dist), unpacked from the wheel once; later calls read nothing."""
-    home = flink_home()
-    if (home / ".complete").exists():
-        return home
-    with _FileLock(home.parent / f"flink-{FLINK_VERSION}.lock"):
-        if (home / ".complete").exists():
-            return home
+    def unpack(tmp: Path) -> None:
         wheel = find_wheel()
         if wheel is None:
             raise MissingPrerequisite("; ".join(prerequisites(servers=False)), field="flink")
-        log(f"unpacking Flink {FLINK_VERSION} from {wheel} into {home}")
-        tmp = Path(tempfile.mkdtemp(prefix=f"flink-{FLINK_VERSION}-", dir=home.parent))
-        try:
-            with zipfile.ZipFile(wheel) as z:
-                for info in z.infolist():
-                    if info.filename.startswith("pyflink/lib/") and not info.is_dir():
-                        dest = tmp / "lib" / Path(info.filename).name
-                        dest.parent.mkdir(exist_ok=True)
-                        with z.open(info) as src, open(dest, "wb") as out:
-                            shutil.copyfileobj(src, out, 1 << 20)
-            if not (tmp / "lib" / f"flink-dist-{FLINK_VERSION}.jar").is_file():
-                raise PlatformError(f"{wheel} holds no pyflink/lib/flink-dist-{FLINK_VERSION}.jar")
-            (tmp / ".complete").write_text(FLINK_VERSION + "\n")
-            for root, _dirs, _files in os.walk(tmp):
-                os.chmod(root, 0o755)
-            if home.exists():
-                shutil.rmtree(home)
-            tmp.rename(home)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return home
+        log(f"unpacking Flink {FLINK_VERSION} from {wheel} into {flink_home()}")
+        with zipfile.ZipFile(wheel) as z:
+            for info in z.infolist():
+                if info.filename.startswith("pyflink/lib/") and not info.is_dir():
+                    dest = tmp / "lib" / Path(info.filename).name
+                    dest.parent.mkdir(exist_ok=True)
+                    with z.open(info) as src, open(dest, "wb") as out:
+                        shutil.copyfileobj(src, out, 1 << 20)
+        if not (tmp / "lib" / f"flink-dist-{FLINK_VERSION}.jar").is_file():
+            raise PlatformError(f"{wheel} holds no pyflink/lib/flink-dist-{FLINK_VERSION}.jar")
+
+    return cached_dir(flink_home(), unpack, FLINK_VERSION)
 
 
 PROBE_JOB_SOURCE = r"""
@@ -246,32 +209,23 @@ def ensure_probe_jar(log: Callable[[str], None] = lambda m: None) -> Path:
     """The probe job's jar, compiled with javac against flink-dist once per source version."""
     home = ensure_flink_dist(log)
     digest = hashlib.sha256(PROBE_JOB_SOURCE.encode()).hexdigest()[:12]
-    jar = home / "probe" / f"chaos-probe-{digest}.jar"
-    if jar.exists():
-        return jar
-    with _FileLock(home / "probe.lock"):
-        if jar.exists():
-            return jar
-        jar.parent.mkdir(exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix="probe-", dir=jar.parent))
-        try:
-            (work / "src").mkdir()
-            (work / "classes").mkdir()
-            (work / "src" / "ChaosProbeJob.java").write_text(PROBE_JOB_SOURCE)
-            # --release 11: the job also runs on images whose JVM is older than ours.
-            steps = ([JAVAC, "--release", "11", "-nowarn", "-cp", str(home / "lib" / f"flink-dist-{FLINK_VERSION}.jar"),
-                      "-d", str(work / "classes"), str(work / "src" / "ChaosProbeJob.java")],
-                     [JAR_TOOL, "--create", "--file", str(work / "job.jar"), "--main-class", "ChaosProbeJob",
-                      "-C", str(work / "classes"), "."])
-            for argv in steps:
-                proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
-                if proc.returncode != 0:
-                    raise PlatformError(f"building the Flink probe job failed: {' '.join(argv[:2])}: "
-                                        f"{(proc.stdout + proc.stderr)[-1500:]}")
-            (work / "job.jar").rename(jar)
-        finally:
-            shutil.rmtree(work, ignore_errors=True)
-    return jar
+
+    def compile_job(work: Path) -> None:
+        (work / "src").mkdir()
+        (work / "classes").mkdir()
+        (work / "src" / "ChaosProbeJob.java").write_text(PROBE_JOB_SOURCE)
+        # --release 11: the job also runs on images whose JVM is older than ours.
+        steps = ([JAVAC, "--release", "11", "-nowarn", "-cp", str(home / "lib" / f"flink-dist-{FLINK_VERSION}.jar"),
+                  "-d", str(work / "classes"), str(work / "src" / "ChaosProbeJob.java")],
+                 [JAR_TOOL, "--create", "--file", str(work / "chaos-probe.jar"), "--main-class", "ChaosProbeJob",
+                  "-C", str(work / "classes"), "."])
+        for argv in steps:
+            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                raise PlatformError(f"building the Flink probe job failed: {' '.join(argv[:2])}: "
+                                    f"{(proc.stdout + proc.stderr)[-1500:]}")
+
+    return cached_dir(home / "probe" / digest, compile_job, digest) / "chaos-probe.jar"
 
 
 # --------------------------------------------------------------------------- settings

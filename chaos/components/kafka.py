@@ -21,13 +21,13 @@ import base64
 import os
 import shutil
 import subprocess
-import tempfile
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from ..cache import cache_dir, cached_dir
 from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
@@ -47,11 +47,6 @@ TOPIC = "chaos-probe"
 RUN_AS = "nobody"
 
 
-def cache_dir() -> Path:
-    # Readable by the service user (root's home is not), shared by runs: jars are fetched once.
-    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
-
-
 def libs_dir() -> Path:
     return cache_dir() / f"kafka-{KAFKA_VERSION}" / "libs"
 
@@ -68,25 +63,17 @@ def prerequisites() -> list[str]:
 
 def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
     """The broker's jars, resolved through Maven once and cached; later calls download nothing."""
-    libs = libs_dir()
-    if (libs / ".complete").exists():
-        return libs
-    libs.parent.mkdir(parents=True, exist_ok=True)
+    def resolve(tmp: Path) -> None:
+        log(f"resolving Kafka {KAFKA_VERSION} jars through Maven into {libs_dir()}")
+        proc = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                               f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
+                              capture_output=True, text=True, timeout=900)
+        if proc.returncode != 0:
+            raise PlatformError(f"mvn could not resolve Kafka {KAFKA_VERSION}: {(proc.stdout + proc.stderr)[-1500:]}")
+
+    libs_dir().parent.mkdir(parents=True, exist_ok=True)
     os.chmod(cache_dir(), 0o755)
-    tmp = Path(tempfile.mkdtemp(prefix="libs-", dir=libs.parent))
-    log(f"resolving Kafka {KAFKA_VERSION} jars through Maven into {libs}")
-    proc = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                           f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
-                          capture_output=True, text=True, timeout=900)
-    if proc.returncode != 0:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise PlatformError(f"mvn could not resolve Kafka {KAFKA_VERSION}: {(proc.stdout + proc.stderr)[-1500:]}")
-    (tmp / ".complete").write_text(KAFKA_VERSION + "\n")
-    os.chmod(tmp, 0o755)
-    if libs.exists():
-        shutil.rmtree(libs)
-    tmp.rename(libs)
-    return libs
+    return cached_dir(libs_dir(), resolve, KAFKA_VERSION)
 
 
 def parse_partition_roles(topics: list[dict[str, Any]], topic: str, partition: int = 0) -> dict[str, Any]:

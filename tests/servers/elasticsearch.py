@@ -22,14 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import importlib.util
 import json
 import os
 import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
@@ -37,6 +35,9 @@ import urllib.request
 import zipfile
 from pathlib import Path
 from typing import Any, Callable
+
+from chaos.cache import cache_dir, cached_dir
+from tests.servers import free_ports
 
 __all__ = ["ES_VERSION", "ES_USER", "EsNode", "EsCluster", "prerequisites", "ensure_distribution",
            "ensure_user", "FAULT_DETECTION"]
@@ -62,10 +63,6 @@ FAULT_DETECTION = {
     "cluster.fault_detection.follower_check.timeout": "3s",
     "cluster.fault_detection.follower_check.retry_count": 2,
 }
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
 
 
 def home_dir() -> Path:
@@ -114,53 +111,24 @@ def ensure_user() -> str | None:
 
 def ensure_distribution(log: Callable[[str], None] = lambda m: None) -> Path:
     """ES_HOME, unpacked once from the Maven artifact (fetched through mvn when not in ~/.m2)."""
-    home = home_dir()
-    if (home / ".complete").exists():
-        return home
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache, 0o755)
-    with open(cache / f"elasticsearch-{ES_VERSION}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # another process unpacking: wait for it, then reuse it
-        if (home / ".complete").exists():
-            return home
+    def unpack(tmp: Path) -> Path:
         if not M2_ZIP.exists():
             log(f"fetching {ARTIFACT} through Maven (97 MB)")
             proc = subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}",
                                    "-Dtransitive=false"], capture_output=True, text=True, timeout=900)
             if proc.returncode != 0 or not M2_ZIP.exists():
                 raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
-        tmp = Path(tempfile.mkdtemp(prefix="elasticsearch-unpack-", dir=cache))
-        try:
-            with zipfile.ZipFile(M2_ZIP) as zf:
-                for info in zf.infolist():
-                    path = Path(zf.extract(info, tmp))
-                    mode = (info.external_attr >> 16) & 0o777
-                    if info.is_dir():
-                        os.chmod(path, 0o755)
-                    else:
-                        os.chmod(path, 0o755 if mode & 0o111 else 0o644)
-            unpacked = tmp / f"elasticsearch-{ES_VERSION}"
-            (unpacked / ".complete").write_text(ES_VERSION + "\n")
-            if home.exists():
-                shutil.rmtree(home)
-            unpacked.rename(home)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    return home
+        with zipfile.ZipFile(M2_ZIP) as zf:
+            for info in zf.infolist():
+                path = Path(zf.extract(info, tmp))
+                mode = (info.external_attr >> 16) & 0o777
+                if not info.is_dir():
+                    os.chmod(path, 0o755 if mode & 0o111 else 0o644)
+        return tmp / f"elasticsearch-{ES_VERSION}"
 
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    try:
-        for _ in range(n):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    os.chmod(cache_dir(), 0o755)  # the server's own user reads the distribution
+    return cached_dir(home_dir(), unpack, ES_VERSION)
 
 
 def _die_with_parent() -> None:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chaos.components.flink import JAVA, JVM_OPENS, Settings, ensure_flink_dist
+from tests.servers import free_port
 
 ZK_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar",
                 "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-simple.jar")
@@ -58,12 +59,6 @@ def missing() -> list[str]:
     out = [f"{jar} not found (fix: apt-get install zookeeper libslf4j-java)" for jar in ZK_CLASSPATH
            if not os.path.isfile(jar)]
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass

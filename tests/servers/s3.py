@@ -17,9 +17,11 @@ import shutil
 import signal
 import socket
 import subprocess
-import tempfile
 import time
 from pathlib import Path
+
+from chaos.cache import cache_dir as harness_cache, cached_dir
+from tests.servers import free_port
 
 __all__ = ["S3PROXY_VERSION", "ACCESS_KEY", "SECRET_KEY", "S3Proxy", "ensure_s3proxy_jar", "missing", "free_port"]
 
@@ -31,7 +33,7 @@ ACCESS_KEY, SECRET_KEY = "chaos-test", "chaos-test-secret"
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness")) / f"s3proxy-{S3PROXY_VERSION}"
+    return harness_cache() / f"s3proxy-{S3PROXY_VERSION}"
 
 
 def missing() -> list[str]:
@@ -39,7 +41,7 @@ def missing() -> list[str]:
     out = []
     if not os.access(JAVA, os.X_OK):
         out.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
-    if not (cache_dir() / JAR_NAME).is_file() and shutil.which("mvn") is None:
+    if not (cache_dir() / ".complete").is_file() and shutil.which("mvn") is None:
         out.append(f"s3proxy {S3PROXY_VERSION} not cached in {cache_dir()} and no mvn to fetch it "
                    "(fix: apt-get install maven)")
     return out
@@ -47,26 +49,13 @@ def missing() -> list[str]:
 
 def ensure_s3proxy_jar() -> Path:
     """The cached self-contained jar; fetched through Maven on first use (about 50 MB)."""
-    jar = cache_dir() / JAR_NAME
-    if jar.is_file():
-        return jar
-    jar.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix="fetch-", dir=jar.parent))
-    try:
+    def fetch(tmp: Path) -> None:
         proc = subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}",
                                f"-DoutputDirectory={tmp}"], capture_output=True, text=True, timeout=900)
         if proc.returncode != 0 or not (tmp / JAR_NAME).is_file():
             raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
-        (tmp / JAR_NAME).rename(jar)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return jar
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return cached_dir(cache_dir(), fetch, S3PROXY_VERSION) / JAR_NAME
 
 
 class S3Proxy:

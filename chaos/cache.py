@@ -1,0 +1,58 @@
+"""The harness's cache of things fetched or built once: jars resolved through Maven, server
+distributions, compiled probe jobs. It lives in CHAOS_CACHE_DIR (default /var/cache/chaos-harness);
+each entry is a directory that holds a `.complete` stamp once it is whole."""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Iterator
+
+__all__ = ["cache_dir", "cached_dir", "file_lock", "STAMP"]
+
+STAMP = ".complete"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get("CHAOS_CACHE_DIR", "/var/cache/chaos-harness"))
+
+
+@contextlib.contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` (created if missing): a second process waits for the first."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def cached_dir(home: Path, build: Callable[[Path], Path | None], stamp: str = "") -> Path:
+    """`home`, made once. If it carries the stamp it is returned at once. Otherwise, under a lock
+    beside it (a concurrent maker is waited for, and its result reused), build(tmp) fills a fresh
+    directory next to home; what it returns (a directory inside tmp, or tmp itself when None)
+    gets the stamp and replaces home. A build that raises leaves nothing behind."""
+    if (home / STAMP).exists():
+        return home
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(home.parent / f"{home.name}.lock"):
+        if (home / STAMP).exists():
+            return home
+        tmp = Path(tempfile.mkdtemp(prefix=f"{home.name}-", dir=home.parent))
+        try:
+            made = build(tmp) or tmp
+            (made / STAMP).write_text(stamp + "\n")
+            for root, _dirs, _files in os.walk(made):  # readable by the servers' own users
+                os.chmod(root, 0o755)
+            if home.exists():
+                shutil.rmtree(home)
+            made.rename(home)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return home
