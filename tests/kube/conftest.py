@@ -27,6 +27,16 @@ _shared: dict = {"cp": None, "users": 0}
 
 
 @pytest.fixture(scope="module")
+def api(control_plane):
+    """A kubernetes ApiClient for the control plane (tests in tests/kube)."""
+    from chaos.platforms.kube import api_client
+
+    api, _path, _ctx = api_client(control_plane.kubeconfig, control_plane.context)
+    yield api
+    api.close()
+
+
+@pytest.fixture(scope="module")
 def control_plane(request):
     missing = prerequisites()
     if missing:

@@ -12,7 +12,6 @@ from kubernetes import client
 
 from chaos import cli
 from chaos.audit import load_manifests
-from chaos.platforms.kube import api_client
 from tests.kube import kubeutil
 
 pytestmark = pytest.mark.integration
@@ -32,8 +31,7 @@ def _create(api, namespace: str, path: Path, dry_run: bool) -> None:
 
 
 @pytest.fixture
-def namespaces(control_plane):
-    api, _, _ = api_client(control_plane.kubeconfig, control_plane.context)
+def namespaces(api):
     core = client.CoreV1Api(api)
     names = {"good": "audit-good", "broken": "audit-broken"}
     for ns in names.values():

@@ -17,19 +17,12 @@ import yaml
 from kubernetes import client
 
 from chaos.faults import NodeDrain
-from chaos.platforms.kube import MARKER, KubePlatform, WrongCluster, api_client, mark_cluster
+from chaos.platforms.kube import MARKER, KubePlatform, WrongCluster, mark_cluster
 from chaos.timeline import Timeline
 from tests.kube import kubeutil
 
 pytestmark = pytest.mark.integration
 NS, OTHER_NS, SET = "chaos-stack", "not-the-stack", "guarded"
-
-
-@pytest.fixture(scope="module")
-def api(control_plane):
-    api, _path, _ctx = api_client(control_plane.kubeconfig, control_plane.context)
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,7 +16,6 @@ import time
 import pytest
 from kubernetes import client
 
-from chaos.platforms.kube import api_client
 from chaos.platforms.stack import StackDeployer, StackNotReady
 from tests.kube import kubeutil
 
@@ -121,13 +120,6 @@ spec:
           image: {IMAGE}
           ports: [{{containerPort: 8080}}]
 """
-
-
-@pytest.fixture(scope="module")
-def api(control_plane):
-    api, _path, _ctx = api_client(control_plane.kubeconfig, control_plane.context)
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")

@@ -26,7 +26,6 @@ from kubernetes.dynamic import DynamicClient
 
 from chaos.audit import audit_objects, format_text
 from chaos.errors import InvalidConfig
-from chaos.platforms.kube import api_client
 from tests.kube import kubeutil, stackutil
 
 pytestmark = pytest.mark.integration
@@ -51,13 +50,6 @@ def _objects(component: str) -> list[tuple[dict, str]]:
 
 def _name(obj: dict, src: str) -> str:
     return f"{obj['kind']} {obj.get('metadata', {}).get('name')} ({src})"
-
-
-@pytest.fixture(scope="module")
-def api(control_plane):
-    api, _path, _ctx = api_client(control_plane.kubeconfig, control_plane.context)
-    yield api
-    api.close()
 
 
 @pytest.fixture(scope="module")
