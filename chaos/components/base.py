@@ -14,14 +14,14 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from ..errors import InvalidConfig, NotSteady
+from ..platforms.stack import STACK_FILE
 from ..probe import Probe
 from ..timeline import Timeline
 
 __all__ = ["Target", "Component", "Steadiness", "chown_tree", "one_node_per_zone", "wait_until_steady",
-           "missing_user", "missing_module", "on_manifest_platform", "require_manifest_platform", "StackMembers", "stack_entry",
-           "manifest_knobs", "knob", "settings_from_manifest", "STACK_FILE", "STACK_DEPLOY_TIMEOUT_S"]
+           "missing_user", "missing_module", "on_manifest_platform", "require_manifest_platform", "StackMembers",
+           "manifest_knobs", "knob", "settings_from_manifest", "STACK_FILE", "STACK_DEPLOY_TIMEOUT_S", "manifest_dir"]
 
-STACK_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "kind" / "stack.yaml"
 # A manifest deploy waits for scheduling, volume provisioning and first start (the interface's
 # default): longer than a component's own steadiness timeout.
 STACK_DEPLOY_TIMEOUT_S = 600.0
@@ -159,19 +159,11 @@ def require_manifest_platform(platform, component: str) -> None:
                             fix="run it with --chaos-platform kind")
 
 
-def stack_entry(component: str, stack_file: Path = STACK_FILE) -> dict[str, Any]:
-    """The component's entry of fixtures/kind/stack.yaml, with the stack's namespace and the
-    absolute manifest directory: {"dir": Path, "depends": [...], "pods": [...], "namespace": str}."""
-    import yaml
+def manifest_dir(component: str, stack_file: Path = STACK_FILE) -> Path:
+    """The directory of the component's manifests, as fixtures/kind/stack.yaml names it."""
+    from ..platforms.stack import load_stack
 
-    stack = yaml.safe_load(stack_file.read_text()) or {}
-    entry = dict((stack.get("components") or {}).get(component) or {})
-    if not entry:
-        raise InvalidConfig(f"{component} is not in {stack_file}", field="component",
-                            fix=f"add it under components: in {stack_file}")
-    entry["dir"] = stack_file.parent / entry.get("dir", component)
-    entry["namespace"] = stack.get("namespace", "chaos-stack")
-    return entry
+    return load_stack(stack_file, check_dirs=False).component(component).dir
 
 
 def kubectl_logs_hint(platform, pods: Sequence[str]) -> str:
@@ -316,11 +308,10 @@ def manifest_knobs(component: str, stack_file: Path = STACK_FILE) -> dict[str, s
     skipped), `--key=value`, `--key value`, `key=value` and `-Dkey=value` tokens of command and
     args (shell scripts included), and `key=value`, `key: value` or `key value` lines of
     ConfigMap files. Later sources win. {} when the manifests are not there."""
-    import yaml
+    from ..platforms.stack import load_manifests, load_stack
 
     try:
-        directory = stack_entry(component, stack_file)["dir"]
-        files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+        docs = load_manifests(load_stack(stack_file), component)
     except (OSError, InvalidConfig):
         return {}
     knobs: dict[str, str] = {}
@@ -368,12 +359,8 @@ def manifest_knobs(component: str, stack_file: Path = STACK_FILE) -> dict[str, s
         for value in obj.values():
             walk(value)
 
-    for path in files:
-        try:
-            for doc in yaml.safe_load_all(path.read_text()):
-                walk(doc)
-        except (OSError, yaml.YAMLError):
-            continue
+    for doc in docs:
+        walk(doc)
     return knobs
 
 

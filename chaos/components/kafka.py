@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..cache import cache_dir, cached_dir
-from ..errors import MissingPrerequisite, NotSteady, PlatformError
+from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
-                   on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
+                   on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
 from ..waits import retry_until
 
 __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites", "parse_partition_roles",
@@ -472,7 +472,7 @@ class KafkaCluster(Steadiness):
                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
                "producer": {"acks": "all", "enable_idempotence": True}}
         if self.kube:
-            out.update(kafka_version=_image_version(self.name), manifests=str(stack_entry(self.name)["dir"]),
+            out.update(kafka_version=_image_version(self.name), manifests=str(manifest_dir(self.name)),
                        from_manifest=self.from_manifest, pods=list(self.pods),
                        node_ids={str(k): v for k, v in sorted(self.ids.items())})
         return out
@@ -493,12 +493,10 @@ def _heap_from_manifest(component: str) -> int | None:
 
 def _image_version(component: str) -> str:
     """The server version on kind: the tag of the stack's pinned image (apache/kafka:4.1.0)."""
+    from ..platforms.stack import load_stack
+
     try:
-        import yaml
-
-        from .base import STACK_FILE
-
-        images = (yaml.safe_load(STACK_FILE.read_text()) or {}).get("images") or {}
-        return str(images.get(component, "")).rpartition(":")[2] or "unknown"
-    except Exception:
+        images = load_stack(check_dirs=False).images
+    except (OSError, InvalidConfig):
         return "unknown"
+    return str(images.get(component, "")).rpartition(":")[2] or "unknown"

@@ -31,7 +31,7 @@ from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
-                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
 from ..waits import retry_until
 
 __all__ = ["PostgresCluster", "PgClient", "PG_BIN", "prerequisites"]
@@ -441,6 +441,6 @@ class PostgresCluster(Steadiness):
                "probe_workers": self.probe_workers, "probe_fresh_connection_workers": 1,
                "probe_op_timeout_s": 1.0}
         if self.kube:
-            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+            out.update(manifests=str(manifest_dir(self.name)), from_manifest=self.from_manifest,
                        pods=list(self.pods))
         return out

@@ -32,7 +32,7 @@ from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
-                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry,
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir,
                    wait_until_steady)
 from ..waits import retry_until
 
@@ -554,6 +554,6 @@ class RedisCluster(Steadiness):
                "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
                "probe": "SET then WAIT 1 on the same connection; keys on every master"}
         if self.kube:
-            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+            out.update(manifests=str(manifest_dir(self.name)), from_manifest=self.from_manifest,
                        pods=list(self.pods))
         return out

@@ -23,7 +23,7 @@ from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
-                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, stack_entry)
+                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
 from ..waits import retry_until
 
 __all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
@@ -333,6 +333,6 @@ class ZooKeeperEnsemble(Steadiness):
                "predicted_election_s": self.settings.predicted_election_s(),
                "probe_workers": self.probe_workers}
         if self.kube:
-            out.update(manifests=str(stack_entry(self.name)["dir"]), from_manifest=self.from_manifest,
+            out.update(manifests=str(manifest_dir(self.name)), from_manifest=self.from_manifest,
                        pods=list(self.pods))
         return out
