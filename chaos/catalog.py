@@ -25,13 +25,18 @@ class Scenario:
     deployment: dict[str, Any] = field(default_factory=dict)  # component variant (e.g. async)
     negative_control: bool = False  # expected to fail: proves the harness can see a failure
     recovery_timeout_s: float | None = None  # None: the run's default
-    # Where the component can be deployed: the local platform runs servers from Debian's packages
-    # and Maven; Elasticsearch, ClickHouse, MinIO and Flink are deployed from fixtures/kind only.
-    platforms: tuple[str, ...] = ("local", "kind")
 
     @property
     def key(self) -> str:
         return f"{self.component}/{self.name}"
+
+    @property
+    def platforms(self) -> tuple[str, ...]:
+        """Where its component can be deployed: kind always; the local platform only for the
+        components it runs from Debian's packages and Maven (chaos.components.LOCAL_COMPONENTS)."""
+        from .components import LOCAL_COMPONENTS
+
+        return ("local", "kind") if self.component in LOCAL_COMPONENTS else ("kind",)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -116,60 +121,52 @@ REDIS = (
     Scenario("redis", "master-node-crash", "crash", "master",
              "kill every process on a master's node hard and take its link down", hold_s=25.0),
 )
-KIND_ONLY = ("kind",)
 ELASTICSEARCH = (
     Scenario("elasticsearch", "master-kill", "kill", "master",
-             "SIGKILL the elected master's pod; the other master-eligible nodes elect a new one", hold_s=30.0,
-             platforms=KIND_ONLY),
+             "SIGKILL the elected master's pod; the other master-eligible nodes elect a new one", hold_s=30.0),
     Scenario("elasticsearch", "data-node-kill", "kill", "data",
-             "SIGKILL a node that is not the master; its shards' replicas are promoted", hold_s=20.0,
-             platforms=KIND_ONLY),
+             "SIGKILL a node that is not the master; its shards' replicas are promoted", hold_s=20.0),
     Scenario("elasticsearch", "master-node-drain", "drain", "master",
-             "cordon the elected master's node and evict its pods until uncordon", hold_s=20.0,
-             platforms=KIND_ONLY),
+             "cordon the elected master's node and evict its pods until uncordon", hold_s=20.0),
     Scenario("elasticsearch", "master-zone-partition", "partition", "master",
              "cut the elected master's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}, platforms=KIND_ONLY),
+             params={"cut_clients": False}),
     Scenario("elasticsearch", "master-node-crash", "crash", "master",
-             "stop the elected master's node container hard", hold_s=25.0, platforms=KIND_ONLY),
+             "stop the elected master's node container hard", hold_s=25.0),
 )
 CLICKHOUSE = (
     Scenario("clickhouse", "replica-kill", "kill", "replica",
-             "SIGKILL one replica's pod; quorum inserts (2 of 3) continue on the others", hold_s=20.0,
-             platforms=KIND_ONLY),
+             "SIGKILL one replica's pod; quorum inserts (2 of 3) continue on the others", hold_s=20.0),
     Scenario("clickhouse", "replica-node-drain", "drain", "replica",
-             "cordon one replica's node and evict its pods until uncordon", hold_s=20.0, platforms=KIND_ONLY),
+             "cordon one replica's node and evict its pods until uncordon", hold_s=20.0),
     Scenario("clickhouse", "replica-zone-partition", "partition", "replica",
-             "cut one replica's zone off from the other zones", hold_s=25.0, params={"cut_clients": False},
-             platforms=KIND_ONLY),
+             "cut one replica's zone off from the other zones", hold_s=25.0, params={"cut_clients": False}),
     Scenario("clickhouse", "replica-node-crash", "crash", "replica",
-             "stop one replica's node container hard", hold_s=25.0, platforms=KIND_ONLY),
+             "stop one replica's node container hard", hold_s=25.0),
 )
 MINIO = (
     Scenario("minio", "server-kill", "kill", "server",
              "SIGKILL one of four MinIO servers; erasure coding keeps writes (3 of 4) and reads going",
-             hold_s=20.0, platforms=KIND_ONLY),
+             hold_s=20.0),
     Scenario("minio", "server-node-drain", "drain", "server",
-             "cordon one server's node and evict its pods until uncordon", hold_s=20.0, platforms=KIND_ONLY),
+             "cordon one server's node and evict its pods until uncordon", hold_s=20.0),
     Scenario("minio", "server-zone-partition", "partition", "server",
              "cut one server's zone off (two of four servers): writes must be refused, nothing acked lost",
-             hold_s=20.0, params={"cut_clients": False}, platforms=KIND_ONLY),
+             hold_s=20.0, params={"cut_clients": False}),
     Scenario("minio", "quorum-loss", "quorum-loss", "server",
              "hold three of four servers down: writes must be refused, then nothing acknowledged is lost",
-             hold_s=15.0, platforms=KIND_ONLY),
+             hold_s=15.0),
 )
 FLINK = (
     Scenario("flink", "jobmanager-kill", "kill", "leader",
              "SIGKILL the leading JobManager; the standby takes leadership and recovers the job from "
-             "its latest checkpoint", hold_s=60.0, platforms=KIND_ONLY),
+             "its latest checkpoint", hold_s=60.0),
     Scenario("flink", "taskmanager-kill", "kill", "taskmanager",
-             "SIGKILL a TaskManager; the job restarts from its latest checkpoint", hold_s=45.0,
-             platforms=KIND_ONLY),
+             "SIGKILL a TaskManager; the job restarts from its latest checkpoint", hold_s=45.0),
     Scenario("flink", "jobmanager-node-drain", "drain", "leader",
-             "cordon the leading JobManager's node and evict its pods until uncordon", hold_s=60.0,
-             platforms=KIND_ONLY),
+             "cordon the leading JobManager's node and evict its pods until uncordon", hold_s=60.0),
     Scenario("flink", "jobmanager-node-crash", "crash", "leader",
-             "stop the leading JobManager's node container hard", hold_s=60.0, platforms=KIND_ONLY),
+             "stop the leading JobManager's node container hard", hold_s=60.0),
 )
 SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA + REDIS + ELASTICSEARCH + CLICKHOUSE + MINIO + FLINK
 
