@@ -24,9 +24,10 @@ SELECT ?= postgres zookeeper kafka redis
 
 install: deb $(BIN)/.installed $(FLINK_WHEEL)
 
-$(FLINK_WHEEL):
+# The virtualenv's pip: a fresh Debian's python3 has none.
+$(FLINK_WHEEL): | $(BIN)/.installed
 	mkdir -p $(CACHE_DIR)/downloads
-	$(PYTHON) -m pip download -q --no-deps apache-flink-libraries==2.3.0 -d $(CACHE_DIR)/downloads
+	$(BIN)/python -m pip download -q --no-deps apache-flink-libraries==2.3.0 -d $(CACHE_DIR)/downloads
 
 # Debian packages: installed only when something is missing, and only as root.
 deb:
