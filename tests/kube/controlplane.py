@@ -118,7 +118,8 @@ def _tail(path: Path | None, lines: int = 30) -> str:
     return "\n".join(line[:400] for line in head + last)
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
+    """n distinct free TCP ports on 127.0.0.1 (all bound at once, so no two are the same)."""
     socks = []
     try:
         for _ in range(n):
@@ -326,7 +327,7 @@ class ControlPlane:
             self._pki()
             names = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler",
                      *(f"kwok.{node}" for node in self.node_names))
-            self.ports = dict(zip(names, _free_ports(len(names))))
+            self.ports = dict(zip(names, free_ports(len(names))))
             self._start_etcd()
             self._wait("etcd healthy", self._etcd_healthy, 30 * s, "etcd")
             self._start_apiserver()
