@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import yaml
 
 from .errors import InvalidConfig
 
-__all__ = ["Violation", "audit_objects", "load_manifests", "live_objects", "HA_MINIMUM", "RULES", "format_text"]
+__all__ = ["Violation", "Origin", "audit_objects", "load_manifests", "live_objects", "HA_MINIMUM", "RULES",
+           "format_text"]
 
 HA_MINIMUM = {"postgres": 3, "postgresql": 3, "redis": 6, "zookeeper": 3, "kafka": 3, "elasticsearch": 3,
               "clickhouse": 3, "minio": 4, "flink-jobmanager": 2, "flink-taskmanager": 2}
@@ -52,6 +53,18 @@ RULES = {
 
 
 @dataclass(frozen=True)
+class Origin:
+    """Where an object came from: a manifest file and the 1-based line its object starts on (an
+    editor or a CI annotation can jump there), or a live namespace (file "live", no line)."""
+
+    file: str
+    line: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}" if self.line is not None else self.file
+
+
+@dataclass(frozen=True)
 class Violation:
     kind: str
     namespace: str
@@ -59,14 +72,36 @@ class Violation:
     rule: str
     message: str
     fix: str
-    source: str = ""  # file:document, or "live"
+    source: str = ""  # file:line, or "live"
+    line: int | None = None  # where the object starts in the file; None for a live object
 
     @property
     def object(self) -> str:
         return f"{self.kind} {self.namespace}/{self.name}"
 
 
-def load_manifests(paths: Iterable[str | Path]) -> list[tuple[dict[str, Any], str]]:
+def _documents(text: str) -> Iterator[tuple[Any, yaml.Node]]:
+    """Each YAML document with its node, whose start mark is where the object begins (its first
+    key: after the `---` and any comments before it)."""
+    loader = yaml.SafeLoader(text)
+    try:
+        while loader.check_node():
+            node = loader.get_node()
+            yield loader.construct_document(node), node
+    finally:
+        loader.dispose()
+
+
+def _item_nodes(node: yaml.Node) -> list[yaml.Node]:
+    """The nodes of a List's items, in order (empty if the document has none)."""
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == "items" and isinstance(value, yaml.SequenceNode):
+                return value.value
+    return []
+
+
+def load_manifests(paths: Iterable[str | Path]) -> list[tuple[dict[str, Any], Origin]]:
     """Every object of the YAML files (directories: their *.yaml and *.yml), with where it came
     from; a List's items count one by one. Unparseable input is the user's error, named."""
     files: list[Path] = []
@@ -82,20 +117,25 @@ def load_manifests(paths: Iterable[str | Path]) -> list[tuple[dict[str, Any], st
     objects = []
     for path in files:
         try:
-            docs = list(yaml.safe_load_all(path.read_text()))
+            docs = list(_documents(path.read_text()))
         except yaml.YAMLError as exc:
             raise InvalidConfig(f"{path} is not valid YAML: {exc}", field="audit") from exc
-        for i, doc in enumerate(docs):
+        for doc, node in docs:
             if doc is None:
                 continue
+            where = Origin(str(path), node.start_mark.line + 1)
             if not isinstance(doc, dict) or "kind" not in doc:
-                raise InvalidConfig(f"{path} document {i + 1} is not a Kubernetes object (no kind)", field="audit")
-            items = doc.get("items", []) if doc["kind"].endswith("List") else [doc]
-            objects += [(item, f"{path}:{i + 1}") for item in items]
+                raise InvalidConfig(f"{where}: not a Kubernetes object (no kind)", field="audit")
+            if not doc["kind"].endswith("List"):
+                objects.append((doc, where))
+                continue
+            # Items in the order of their nodes: each one's own line.
+            objects += [(item, Origin(str(path), item_node.start_mark.line + 1))
+                        for item, item_node in zip(doc.get("items") or [], _item_nodes(node))]
     return objects
 
 
-def live_objects(api, namespace: str) -> list[tuple[dict[str, Any], str]]:
+def live_objects(api, namespace: str) -> list[tuple[dict[str, Any], Origin]]:
     """The namespace's StatefulSets, Deployments and PodDisruptionBudgets, as manifests."""
     from kubernetes import client
 
@@ -107,7 +147,7 @@ def live_objects(api, namespace: str) -> list[tuple[dict[str, Any], str]]:
         for item in items:
             obj = api.sanitize_for_serialization(item)
             obj["kind"] = kind
-            out.append((obj, "live"))
+            out.append((obj, Origin("live")))
     return out
 
 
@@ -149,7 +189,7 @@ def _component(obj: dict[str, Any]) -> str:
     return f"{name}-{part}" if name == "flink" and part else name
 
 
-def audit_objects(objects: list[tuple[dict[str, Any], str]]) -> tuple[list[Violation], int]:
+def audit_objects(objects: list[tuple[dict[str, Any], Origin]]) -> tuple[list[Violation], int]:
     """(violations, workloads checked)."""
     pdbs = [(o, src) for o, src in objects if o.get("kind") == "PodDisruptionBudget"]
     violations: list[Violation] = []
@@ -168,7 +208,7 @@ def audit_objects(objects: list[tuple[dict[str, Any], str]]) -> tuple[list[Viola
         replicas = spec.get("replicas", 1) if spec.get("replicas") is not None else 1
 
         def flag(rule: str, message: str) -> None:
-            violations.append(Violation(kind, ns, name, rule, message, RULES[rule], src))
+            violations.append(Violation(kind, ns, name, rule, message, RULES[rule], str(src), src.line))
 
         minimum = HA_MINIMUM.get(component, 2)
         if replicas < minimum:

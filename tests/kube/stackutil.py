@@ -14,7 +14,7 @@ import yaml
 from kubernetes import client
 from kubernetes.dynamic import DynamicClient
 
-from chaos.audit import load_manifests
+from chaos.audit import Origin, load_manifests
 
 __all__ = ["STACK_FILE", "stack", "component_dir", "objects_of", "create", "rejection", "placeable", "wait_for",
            "LocalPathStandIn", "CLUSTER_SCOPED"]
@@ -37,8 +37,8 @@ def component_dir(component: str) -> Path:
     return STACK_FILE.parent / stack()["components"][component]["dir"]
 
 
-def objects_of(component: str) -> list[tuple[dict[str, Any], str]]:
-    """The component's manifests, each object with its file:document (chaos.audit's loader)."""
+def objects_of(component: str) -> list[tuple[dict[str, Any], Origin]]:
+    """The component's manifests, each object with its file:line (chaos.audit's loader)."""
     return load_manifests([component_dir(component)])
 
 

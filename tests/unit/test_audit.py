@@ -74,3 +74,49 @@ def test_bad_input_is_exit_2_naming_the_file(tmp_path, capsys):
     assert "not a Kubernetes object" in capsys.readouterr().err
     assert cli.main(["audit"]) == cli.EXIT_INPUT
     assert "--namespace" in capsys.readouterr().err
+
+
+# Three objects before the workload, as in the Kubernetes docs' ZooKeeper example (its StatefulSet
+# is the 4th document): the location must be the line the object starts on, not "4".
+SERVICES_THEN_WORKLOAD = """\
+# header comment
+apiVersion: v1
+kind: Service
+metadata: {name: zk-hs}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: zk-cs}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: zk-config}
+---
+# the workload starts below this comment
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: zk}
+spec: {replicas: 1}
+"""
+
+
+def test_a_violation_names_the_line_where_its_object_starts(tmp_path, capsys):
+    path = tmp_path / "zookeeper.yaml"
+    path.write_text(SERVICES_THEN_WORKLOAD)
+    assert SERVICES_THEN_WORKLOAD.splitlines()[15 - 1] == "apiVersion: apps/v1"
+    violations, _ = audit_objects(load_manifests([path]))
+    assert violations and {(v.source, v.line) for v in violations} == {(f"{path}:15", 15)}
+    assert cli.main(["audit", str(path)]) == cli.EXIT_SLO
+    assert f"({path}:15)" in capsys.readouterr().out
+    assert cli.main(["audit", "--json", str(path)]) == cli.EXIT_SLO
+    found = json.loads(capsys.readouterr().out)["violations"]
+    assert {(v["source"], v["line"]) for v in found} == {(f"{path}:15", 15)}
+
+
+def test_each_item_of_a_list_has_its_own_line(tmp_path):
+    path = tmp_path / "list.yaml"
+    path.write_text("apiVersion: v1\nkind: List\nitems:\n"
+                    "- apiVersion: v1\n  kind: Service\n  metadata: {name: a}\n"
+                    "-   kind: StatefulSet\n    apiVersion: apps/v1\n    metadata: {name: b}\n")
+    assert [(obj["kind"], str(origin), origin.line) for obj, origin in load_manifests([path])] == [
+        ("Service", f"{path}:4", 4), ("StatefulSet", f"{path}:7", 7)]
