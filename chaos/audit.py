@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import yaml
 
@@ -101,21 +101,24 @@ def _item_nodes(node: yaml.Node) -> list[yaml.Node]:
     return []
 
 
-def load_manifests(paths: Iterable[str | Path]) -> list[tuple[dict[str, Any], Origin]]:
+def load_manifests(paths: Iterable[str | Path], *,
+                   log: Callable[[str], None] | None = None) -> list[tuple[dict[str, Any], Origin]]:
     """Every object of the YAML files (directories: their *.yaml and *.yml), with where it came
-    from; a List's items count one by one. Unparseable input is the user's error, named."""
-    files: list[Path] = []
+    from; a List's items count one by one. Unparseable input is the user's error, named. A
+    document that is not a Kubernetes object is an error in a file named explicitly; in a
+    directory it is skipped, and said through log (a directory holds other YAML too)."""
+    files: list[tuple[Path, bool]] = []  # (file, named explicitly)
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml"))
+            files += [(p, False) for p in sorted(path.rglob("*")) if p.suffix in (".yaml", ".yml")]
         elif path.is_file():
-            files.append(path)
+            files.append((path, True))
         else:
             raise InvalidConfig(f"no such file or directory: {path}", field="audit", fix="give manifest files or "
                                 "directories, or --namespace for a live one")
     objects = []
-    for path in files:
+    for path, explicit in files:
         try:
             docs = list(_documents(path.read_text()))
         except yaml.YAMLError as exc:
@@ -124,8 +127,13 @@ def load_manifests(paths: Iterable[str | Path]) -> list[tuple[dict[str, Any], Or
             if doc is None:
                 continue
             where = Origin(str(path), node.start_mark.line + 1)
-            if not isinstance(doc, dict) or "kind" not in doc:
-                raise InvalidConfig(f"{where}: not a Kubernetes object (no kind)", field="audit")
+            if not isinstance(doc, dict) or not isinstance(doc.get("kind"), str):
+                if explicit:
+                    raise InvalidConfig(f"{where}: not a Kubernetes object (no kind)", field="audit",
+                                        fix="name only Kubernetes manifests; in a directory, other YAML is skipped")
+                if log:
+                    log(f"skipped {where}: not a Kubernetes object (no kind)")
+                continue
             if not doc["kind"].endswith("List"):
                 objects.append((doc, where))
                 continue

@@ -179,13 +179,14 @@ def cmd_heal(args) -> int:
 
 
 def cmd_audit(args) -> int:
-    """Exit 0: no violation; 1: violations; 2: bad input (a file that is not YAML, no source)."""
+    """Exit 0: no violation; 1: violations; 2: bad input (a file that is not YAML, a file named that
+    is not a Kubernetes manifest, no source). A directory's other YAML is skipped, said on stderr."""
     from .audit import audit_objects, format_text, live_objects, load_manifests, to_json
 
     if not args.paths and not args.namespace:
         raise InvalidConfig("nothing to audit", field="audit", fix="give manifest files or directories, "
                             "or --namespace NS for a live namespace")
-    objects = load_manifests(args.paths)
+    objects = load_manifests(args.paths, log=_err)
     if args.namespace:
         from .platforms.kube import api_client
 

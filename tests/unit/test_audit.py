@@ -120,3 +120,26 @@ def test_each_item_of_a_list_has_its_own_line(tmp_path):
                     "-   kind: StatefulSet\n    apiVersion: apps/v1\n    metadata: {name: b}\n")
     assert [(obj["kind"], str(origin), origin.line) for obj, origin in load_manifests([path])] == [
         ("Service", f"{path}:4", 4), ("StatefulSet", f"{path}:7", 7)]
+
+
+def test_a_directory_skips_yaml_that_is_not_a_kubernetes_object_and_says_so(tmp_path, capsys):
+    (tmp_path / "stack.yaml").write_text("# the harness's own settings, not a Kubernetes object\n"
+                                         "components: {zookeeper: {dir: zookeeper}}\n")
+    (tmp_path / "zookeeper.yaml").write_text((FIXTURES / "broken" / "replicas.yaml").read_text())
+    skipped = f"chaos: skipped {tmp_path / 'stack.yaml'}:2: not a Kubernetes object (no kind)"
+    assert cli.main(["audit", str(tmp_path)]) == cli.EXIT_SLO  # the manifest beside it was audited
+    out, err = capsys.readouterr()
+    assert "[replicas]" in out and skipped in err.splitlines()
+    assert cli.main(["audit", "--json", str(tmp_path)]) == cli.EXIT_SLO
+    out, err = capsys.readouterr()
+    assert [v["rule"] for v in json.loads(out)["violations"]] == ["replicas"] and skipped in err.splitlines()
+    # Named explicitly, the same file is still the user's mistake.
+    assert cli.main(["audit", str(tmp_path / "stack.yaml")]) == cli.EXIT_INPUT
+    assert "stack.yaml:2: not a Kubernetes object" in capsys.readouterr().err
+
+
+def test_auditing_the_kind_stack_directory_skips_its_stack_file(capsys):
+    kind_dir = Path(__file__).resolve().parents[2] / "fixtures" / "kind"
+    assert cli.main(["audit", str(kind_dir)]) == cli.EXIT_OK
+    out, err = capsys.readouterr()
+    assert "no violation" in out and f"chaos: skipped {kind_dir / 'stack.yaml'}:" in err
