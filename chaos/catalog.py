@@ -193,6 +193,24 @@ def _matches(s: Scenario, selector: str) -> bool:
     return comp == s.component and rest in (s.name, s.fault)
 
 
+def _no_match(selector: str) -> InvalidConfig:
+    """The closest selector if one is close (a typo), else what a selector can be; never all of
+    them: `chaos list` shows those."""
+    from .slo import did_you_mean
+
+    selectors = ({s.component for s in SCENARIOS} | {s.key for s in SCENARIOS} | {s.name for s in SCENARIOS}
+                 | {s.fault for s in SCENARIOS} | {f"{s.component}/{s.fault}" for s in SCENARIOS})
+    hint = did_you_mean(selector, sorted(selectors))
+    if hint:
+        return InvalidConfig(f"{selector!r} matches no experiment; {hint.rstrip()}", field="selector",
+                             fix="`chaos list` with no selector shows every experiment")
+    components = ", ".join(sorted({s.component for s in SCENARIOS}))
+    faults = ", ".join(sorted({s.fault for s in SCENARIOS}))
+    return InvalidConfig(f"{selector!r} matches no experiment", field="selector",
+                         fix=f"name a component ({components}), a fault ({faults}) or an experiment; "
+                             "`chaos list` with no selector shows every experiment")
+
+
 def select(selectors: Iterable[str], *, include_negative: bool = False) -> list[Scenario]:
     """Scenarios matching any selector; an empty list of selectors means all. A selector that
     matches nothing is an error naming it. Negative controls run only when named exactly."""
@@ -204,8 +222,6 @@ def select(selectors: Iterable[str], *, include_negative: bool = False) -> list[
         hits = [s for s in SCENARIOS if _matches(s, sel)
                 and (include_negative or not s.negative_control or sel in (s.key, s.name))]
         if not hits:
-            known = sorted({s.component for s in SCENARIOS} | {s.key for s in SCENARIOS} | {s.fault for s in SCENARIOS})
-            raise InvalidConfig(f"{sel!r} matches no experiment", field="selector",
-                                fix=f"use one of: {', '.join(known)} (`chaos list` shows them all)")
+            raise _no_match(sel)
         chosen += [h for h in hits if h not in chosen]
     return chosen

@@ -31,7 +31,8 @@ import yaml
 
 from chaos.errors import InvalidConfig
 
-__all__ = ["SLO", "SLOBook", "ComponentSLOs", "load_slo_file", "parse_slo_document", "validate_selection"]
+__all__ = ["SLO", "SLOBook", "ComponentSLOs", "load_slo_file", "parse_slo_document", "validate_selection",
+           "did_you_mean"]
 
 SCHEMA = 1
 
@@ -118,10 +119,17 @@ def _check_value(name: str, value: Any, path: str) -> None:
         raise _Problem(f"expected {expected}, found {value}", field=path)
 
 
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """The words `did you mean 'X'? ` (closing space included) for the choice closest to a misspelt
+    word, or "" if none is close; shared by every message that answers a typo (SLO keys and
+    experiments, selectors)."""
+    near = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {near[0]!r}? " if near else ""
+
+
 def _unknown_key(key: Any, valid: Iterable[str], path: str) -> _Problem:
     valid = sorted(valid)
-    near = difflib.get_close_matches(str(key), valid, n=1)
-    hint = f"did you mean {near[0]!r}? " if near else ""
+    hint = did_you_mean(str(key), valid)
     return _Problem(f"unknown key {key!r}; {hint}valid keys: {', '.join(valid)}", field=path)
 
 
@@ -282,8 +290,7 @@ def validate_selection(book: SLOBook, component: str, experiments: Iterable[str]
     known = sorted(set(experiments))
     for name in book.experiment_names(component):
         if name not in known:
-            near = difflib.get_close_matches(name, known, n=1)
-            hint = f"did you mean {near[0]!r}? " if near else ""
+            hint = did_you_mean(name, known)
             raise InvalidConfig(
                 f"{component} has no experiment {name!r}; {hint}known experiments: {', '.join(known) or '(none)'}",
                 field=f"components.{component}.experiments.{name}",

@@ -113,3 +113,23 @@ def test_scenario_needs_the_exact_key(key):
         scenario(key)
     assert info.value.field == "selector"
     assert repr(key) in str(info.value)
+
+
+@pytest.mark.parametrize("typo, meant", [("postgres/primary-kil", "postgres/primary-kill"), ("kafak", "kafka"),
+                                         ("postgres/partiton", "postgres/partition"), ("drian", "drain"),
+                                         ("standby-kil", "standby-kill")])
+def test_a_misspelt_selector_gets_the_closest_one_not_every_name(typo, meant):
+    with pytest.raises(InvalidConfig) as info:
+        select([typo])
+    message = str(info.value)
+    assert f"did you mean {meant!r}?" in message and "`chaos list`" in message
+    assert "zookeeper/leader-kill" not in message and "clickhouse" not in message
+
+
+def test_a_selector_close_to_nothing_names_what_a_selector_can_be_not_every_experiment():
+    with pytest.raises(InvalidConfig) as info:
+        select(["xyzzy"])
+    message = str(info.value)
+    assert "did you mean" not in message and "`chaos list`" in message
+    assert "postgres, redis, zookeeper" in message and "kill, partition, quorum-loss" in message
+    assert not any(s.key in message for s in SCENARIOS)

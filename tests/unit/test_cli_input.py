@@ -175,3 +175,12 @@ def test_kind_run_names_what_the_machine_lacks_before_anything(monkeypatch, caps
     assert cli.main(["run", "--platform", "kind", "redis"]) == cli.EXIT_INPUT
     err = capsys.readouterr().err
     assert "the `kind` binary" in err and "docker" in err
+
+
+@pytest.mark.parametrize("command", ["run", "list"])
+def test_a_misspelt_selector_exits_2_with_the_closest_one(command, capsys):
+    assert cli.main([command, "postgres/primary-kil"]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["chaos: invalid input: selector: 'postgres/primary-kil' matches no experiment; "
+                                "did you mean 'postgres/primary-kill'? (fix: `chaos list` with no selector shows "
+                                "every experiment)"]
