@@ -95,10 +95,6 @@ class Verdict:
         if self.verdict not in _SEVERITY:
             raise ValueError(f"verdict must be one of {sorted(_SEVERITY)}, got {self.verdict!r}")
 
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASS
-
 
 def _completions(events: Iterable[Event]) -> list[Event]:
     return sorted((e for e in events if e.kind in _COMPLETIONS), key=lambda e: e.t)
