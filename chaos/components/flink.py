@@ -49,7 +49,7 @@ names (the manifests must set rest.address to the pod IP); the other JobManagers
 The component runs on a manifest-deployed platform (kind): platform.deploy_stack("flink"), JobManager
 REST endpoints from platform.endpoints("flink-jobmanager", 8081), ZooKeeper from
 platform.endpoints("zookeeper", 2181). Not implemented: the Kafka -> job -> exactly-once Kafka
-sink and ClickHouse data paths of COMPONENTS.md; the local platform.
+sink and ClickHouse data paths (docs/components.md); the local platform.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ def ensure_probe_jar(log: Callable[[str], None] = lambda m: None) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Failover knobs (COMPONENTS.md, tuned for tests; Flink's defaults in the comments)."""
+    """Failover knobs, tuned for tests (Flink's defaults in the comments; docs/components.md)."""
 
     ha_type: str = "zookeeper"            # default: none
     heartbeat_interval_ms: int = 2000     # default 10000

@@ -1,5 +1,5 @@
 """Benchmark (prints numbers; not a test): bring-up time of each component on the local
-platform, from starting its pods to steady (issue 3). The Kafka jars are resolved first (cached
+platform, from starting its pods to steady. The Kafka jars are resolved first (cached
 after the first run), so their download is not counted.
 
 Usage (root): .venv/bin/python tests/benchmarks/bench_bringup.py [component ...]

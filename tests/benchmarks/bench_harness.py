@@ -1,7 +1,7 @@
 """Benchmark (prints numbers; not a test): harness overhead per experiment, the probe's
 achieved interval between operations, bring-up time, and the harness's peak memory.
 
-Targets (issue 2): overhead <= 5 s per experiment, achieved interval <= 50 ms, peak RSS < 300 MB.
+Targets: overhead <= 5 s per experiment, achieved interval <= 50 ms, peak RSS < 300 MB.
 Usage (root): .venv/bin/python tests/benchmarks/bench_harness.py [experiment ...]
 """
 

@@ -1,7 +1,7 @@
 """Benchmark (prints numbers; not a test): HTML report generation for a suite of 40 experiments
 with one hour of timeline each (4 clients x 20 ops/s x 3600 s = 288k completions + 288k invokes).
 
-Targets (issue 6): generation under 10 s, report under 5 MB.
+Targets: generation under 10 s, report under 5 MB.
 Usage: python tests/benchmarks/bench_report.py [--experiments 40] [--hours 1] [--keep]
 """
 
