@@ -12,8 +12,8 @@ The probe, and why it looks like this. A Flink cluster stores nothing a client w
 it must not lose is a running job's state, made durable by checkpoints. So the probe is a job
 with keyed state, and a "write" is a checkpoint:
 
-- the probe job (Java, compiled here with javac against flink-dist, no Maven; `ensure_probe_jar`)
-  reads a rate-limited DataGeneratorSource (values 0, 1, 2, ...; its position is checkpointed),
+- the probe job (fixtures/flink/ChaosProbeJob.java, compiled with javac against flink-dist, no
+  Maven; `ensure_probe_jar`) reads a rate-limited DataGeneratorSource (values 0, 1, 2, ...; its position is checkpointed),
   keys every record to one key and counts them in ValueState, into a DiscardingSink. With
   exactly-once state the count after record v is v + 1; the operator counts records where that
   does not hold in the metric chaosMismatches (restored state that does not match the restored
