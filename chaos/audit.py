@@ -1,7 +1,7 @@
 """The high-availability posture audit: `chaos audit` over manifest files or a live namespace.
 
-Each workload (StatefulSet, Deployment) is checked against the guidelines the stack of
-fixtures/kind/ is deployed by; each violation names the object, the rule and the fix:
+Each workload (StatefulSet, Deployment) is checked against the guidelines the stack is deployed
+by (docs/components.md); each violation names the object, the rule and the fix:
 
   replicas            fewer replicas than the component's HA minimum
   hostname-anti-affinity  no required pod anti-affinity on kubernetes.io/hostname

@@ -29,6 +29,9 @@ __all__ = [
     "write_loss",
     "split_brain",
     "probe_stats",
+    "CheckpointAck",
+    "CheckpointObservation",
+    "judge_checkpoints",
     "combine",
     "judge",
 ]
@@ -94,10 +97,6 @@ class Verdict:
     def __post_init__(self) -> None:
         if self.verdict not in _SEVERITY:
             raise ValueError(f"verdict must be one of {sorted(_SEVERITY)}, got {self.verdict!r}")
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict == PASS
 
 
 def _completions(events: Iterable[Event]) -> list[Event]:
@@ -282,6 +281,83 @@ def probe_stats(events: Iterable[Event]) -> ProbeStats:
         probe_interval_p95_s=_p95(intervals) if intervals else None,
         probe_interval_max_s=max(intervals) if intervals else None,
     )
+
+
+@dataclass(frozen=True)
+class CheckpointObservation:
+    """What a stream processor's coordinator answered about a running job (Flink: /jobs/<id> and
+    its checkpoints): the job's state, its latest completed checkpoint and its latest restore."""
+
+    now_ms: int                           # the coordinator's clock in the answer (orders answers)
+    state: str
+    running: bool
+    completed: tuple[int, int] | None     # (checkpoint id, trigger timestamp ms)
+    restored: tuple[int, int] | None      # (checkpoint id, restore timestamp ms)
+
+    @property
+    def checkpoint(self) -> int | None:
+        """The newest checkpoint the job stands on."""
+        ids = [c[0] for c in (self.completed, self.restored) if c]
+        return max(ids) if ids else None
+
+
+@dataclass(frozen=True)
+class CheckpointAck:
+    """An acknowledged probe operation: the checkpoint the running job stood on when it answered."""
+
+    value: Any
+    now_ms: int
+    checkpoint: int | None
+    trigger_ms: int | None    # of that checkpoint when it came from the latest completed one
+    restore_ms: int | None    # the latest restore the answer showed (None: never restored)
+
+
+def judge_checkpoints(acks: Sequence[CheckpointAck], observations: Sequence[CheckpointObservation],
+                      mismatches: int | None = None, *, job_ended: str | None = None) -> dict[str, Any]:
+    """Which acknowledged operations lost their checkpoint, and why.
+
+    For a probe whose "writes" are checkpoints of a job's state (Flink): an ack is lost when
+    (1) a restore newer than the one it saw went back to an older checkpoint than the one it
+    acknowledged, (2) an answer from later (by the coordinator's clock) stood on an older
+    checkpoint (the counter went backwards: a fresh job or lost HA metadata), (3) its checkpoint
+    id reappeared with another trigger time (the counter was reset), (4) the job counted a record
+    twice or not at all after recovery (mismatches > 0), or (5) the job ended (`job_ended`, its
+    terminal state: FAILED, CANCELED, FINISHED), which takes its state with it.
+    Returns the lost values (sorted), up to five distinct reasons, the newest acknowledged
+    checkpoint, the restores seen and the mismatch count."""
+    restores = sorted({o.restored for o in observations if o.restored}, key=lambda r: r[1])
+    triggers: dict[int, set[int]] = {}
+    for o in observations:
+        if o.completed:
+            triggers.setdefault(o.completed[0], set()).add(o.completed[1])
+    lost: dict[Any, str] = {}
+    for a in acks:
+        if a.checkpoint is None:
+            continue
+        seen = a.restore_ms if a.restore_ms is not None else -1
+        back = [r for r in restores if r[1] > seen and r[0] < a.checkpoint]
+        if back:
+            lost[a.value] = f"restored from checkpoint {back[0][0]} < acknowledged {a.checkpoint}"
+            continue
+        older = [o for o in observations if o.now_ms > a.now_ms and o.checkpoint is not None
+                 and o.checkpoint < a.checkpoint]
+        if older:
+            lost[a.value] = f"checkpoint went back to {older[0].checkpoint} after acknowledged {a.checkpoint}"
+            continue
+        if a.trigger_ms is not None and triggers.get(a.checkpoint, set()) - {a.trigger_ms}:
+            lost[a.value] = f"checkpoint id {a.checkpoint} reused (counter reset)"
+            continue
+        if mismatches:
+            lost[a.value] = f"{mismatches} records counted against a restored position that did not match"
+    reasons = sorted(set(lost.values()))[:5]
+    if job_ended:
+        ended = f"job {job_ended}: its state is gone"
+        lost.update({a.value: ended for a in acks if a.checkpoint is not None and a.value not in lost})
+        reasons = [ended, *reasons]
+    acked_ids = [a.checkpoint for a in acks if a.checkpoint is not None]
+    return {"lost": _sorted_values(lost), "reasons": reasons,
+            "last_acked_checkpoint": max(acked_ids) if acked_ids else None,
+            "restores": [{"id": r[0], "restore_ms": r[1]} for r in restores], "mismatches": mismatches}
 
 
 def combine(verdicts: Iterable[Verdict]) -> Verdict:

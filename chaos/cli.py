@@ -11,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from . import options
 from .errors import ChaosError, HealError, InvalidConfig
 
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -57,17 +58,9 @@ def _on_platform(scenarios, platform: str, *, explicit: bool):
 
 def _validate_run(args):
     from .catalog import select
-    from .components import missing_on_local
-    from .platforms import PLATFORMS
     from .slo import load_slo_file
 
-    if args.platform not in PLATFORMS:
-        raise InvalidConfig(f"unknown platform {args.platform!r}", field="--platform",
-                            fix=f"one of: {', '.join(PLATFORMS)}")
-    if args.platform == "kube":
-        raise InvalidConfig("the components' experiments do not run on kube yet: deploying the stack on "
-                            "Kubernetes is not built", field="--platform", fix="run them on the local platform "
-                            "(the default); the kube platform's faults are exercised by tests/kube and tests/contract")
+    options.check_experiment_platform(args.platform, "--platform")
     book = load_slo_file(args.slo)
     from .catalog import SCENARIOS
     from .slo import validate_selection
@@ -79,23 +72,13 @@ def _validate_run(args):
         raise InvalidConfig("must be a non-negative integer", field="--seed")
     scenarios = _on_platform(scenarios, args.platform, explicit=bool(args.selector))
     if args.platform == "kind":
-        from .errors import MissingPrerequisite
-        from .platforms.kind import kind_prerequisites
-        from .platforms.stack import load_stack, parse_image_options, resolve_images
-
-        resolve_images(load_stack(), parse_image_options(args.image))  # bad keys or stack.yaml: named here
-        missing = kind_prerequisites()
-        if missing:
-            raise MissingPrerequisite("the kind platform needs " + "; ".join(missing), field="--platform")
+        options.image_overrides(args.image, args.platform)  # bad keys or stack.yaml: named here
+        options.check_prerequisites(args.platform, [s.component for s in scenarios], "--platform")
         return scenarios
     if args.image or args.keep_cluster:
         raise InvalidConfig("--image and --keep-cluster are for the kind platform", field="--platform",
                             fix="add --platform kind, or leave them out")
-    missing = missing_on_local(s.component for s in scenarios)
-    if missing:
-        from .errors import MissingPrerequisite
-
-        raise MissingPrerequisite("; ".join(missing), fix="`chaos doctor` lists what is missing")
+    options.check_prerequisites(args.platform, [s.component for s in scenarios], "--platform")
     from .ledger import default_state_dir
     from .platforms.local import Names, local_platform_in_use
 

@@ -1,7 +1,8 @@
 """Errors that say who is at fault: the user's input, the harness, or the system under test.
 
 Every exception the library raises derives from ChaosError; the CLI maps InvalidConfig to exit
-status 2, SLOViolation to 1, and anything else to 3 (the harness itself failed).
+status 2 and anything else to 3 (the harness itself failed). A broken SLO is no exception: it is
+a verdict in the results, and `chaos run` exits 1 for it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ __all__ = [
     "InjectionError",
     "HealError",
     "PlatformError",
-    "SLOViolation",
 ]
 
 
@@ -66,10 +66,3 @@ class InjectionError(HarnessError):
 class HealError(HarnessError):
     """A fault could not be healed; `chaos heal` is the way out."""
 
-
-class SLOViolation(ChaosError):
-    """The system under test broke its SLO. Carries the verdict for the message."""
-
-    def __init__(self, message: str, verdict: object | None = None):
-        self.verdict = verdict
-        super().__init__(message)

@@ -17,8 +17,9 @@ from typing import Any, Callable
 
 import pytest
 
+from . import options
 from .catalog import Scenario, select
-from .errors import ChaosError, InvalidConfig
+from .errors import ChaosError
 from .experiment import Outcome, run_scenario
 from .ledger import new_run_id
 from .results import junit_properties, summary_table
@@ -83,12 +84,9 @@ def pytest_configure(config: pytest.Config) -> None:
         state["slo_book"] = load_slo_file(config.getoption("chaos_slo"))
         state["selection"] = select(config.getoption("chaos_select"), include_negative=True) \
             if config.getoption("chaos_select") else None
-        from .platforms import PLATFORMS
-
-        if config.getoption("chaos_platform") not in PLATFORMS:
-            raise InvalidConfig(f"unknown platform {config.getoption('chaos_platform')!r}",
-                                field="--chaos-platform", fix=f"one of: {', '.join(PLATFORMS)}")
-        state["image_overrides"] = _image_overrides(config)
+        options.check_platform(config.getoption("chaos_platform"), "--chaos-platform")
+        state["image_overrides"] = options.image_overrides(config.getoption("chaos_image"),
+                                                           config.getoption("chaos_platform"))
     except ChaosError as exc:
         raise _usage(exc) from exc
     report_dir = config.getoption("chaos_report_dir") or os.path.join("reports", run_id)
@@ -100,18 +98,6 @@ def pytest_configure(config: pytest.Config) -> None:
         def _term(signum, frame):
             raise KeyboardInterrupt("SIGTERM")
         signal.signal(signal.SIGTERM, _term)
-
-
-def _image_overrides(config: pytest.Config) -> dict[str, str]:
-    """--chaos-image key=ref, validated against stack.yaml's image keys (with CHAOS_IMAGE_*) when
-    given or on the kind platform; on kind the whole stack.yaml is validated here, before anything."""
-    from .platforms.stack import load_stack, parse_image_options, resolve_images
-
-    explicit = parse_image_options(config.getoption("chaos_image"))
-    on_kind = config.getoption("chaos_platform") == "kind"
-    if explicit or on_kind:
-        resolve_images(load_stack(check_dirs=on_kind), explicit)
-    return explicit
 
 
 def _scenario_of(item: pytest.Item) -> Scenario | None:
@@ -131,11 +117,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if drop:
             config.hook.pytest_deselected(items=drop)
             items[:] = keep
-    if config.getoption("chaos_platform") == "kube" and any(_scenario_of(i) is not None for i in items):
-        raise pytest.UsageError("chaos: the components' experiments do not run on --chaos-platform kube yet: "
-                                "deploying the stack on Kubernetes is not built; run them on the local platform "
-                                "(the default)")
     platform = config.getoption("chaos_platform")
+    if any(_scenario_of(i) is not None for i in items):
+        try:
+            options.check_experiment_platform(platform, "--chaos-platform")
+        except ChaosError as exc:
+            raise _usage(exc) from exc
     for item in items:
         sc = _scenario_of(item)
         if sc is not None and platform not in sc.platforms:
@@ -144,19 +131,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items_here = [i for i in items if (sc := _scenario_of(i)) is None or platform in sc.platforms]
     if any(_scenario_of(i) is not None or i.get_closest_marker("chaos") for i in items_here):
         # Fail before any fault when the machine cannot run the platform.
-        if platform == "local":
-            from .components import missing_on_local
-
-            missing = missing_on_local(sc.component for i in items_here if (sc := _scenario_of(i)) is not None)
-            if missing:
-                raise pytest.UsageError("chaos: missing prerequisites: " + "; ".join(missing)
-                                        + " (`chaos doctor` lists them)")
-        elif platform == "kind":
-            from .platforms.kind import kind_prerequisites
-
-            missing = kind_prerequisites()
-            if missing:
-                raise pytest.UsageError("chaos: the kind platform needs " + "; ".join(missing))
+        try:
+            options.check_prerequisites(platform, [sc.component for i in items_here
+                                                   if (sc := _scenario_of(i)) is not None], "--chaos-platform")
+        except ChaosError as exc:
+            raise _usage(exc) from exc
 
 
 @pytest.fixture(scope="session")

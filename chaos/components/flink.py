@@ -12,8 +12,8 @@ The probe, and why it looks like this. A Flink cluster stores nothing a client w
 it must not lose is a running job's state, made durable by checkpoints. So the probe is a job
 with keyed state, and a "write" is a checkpoint:
 
-- the probe job (Java, compiled here with javac against flink-dist, no Maven; `ensure_probe_jar`)
-  reads a rate-limited DataGeneratorSource (values 0, 1, 2, ...; its position is checkpointed),
+- the probe job (fixtures/flink/ChaosProbeJob.java, compiled with javac against flink-dist, no
+  Maven; `ensure_probe_jar`) reads a rate-limited DataGeneratorSource (values 0, 1, 2, ...; its position is checkpointed),
   keys every record to one key and counts them in ValueState, into a DiscardingSink. With
   exactly-once state the count after record v is v + 1; the operator counts records where that
   does not hold in the metric chaosMismatches (restored state that does not match the restored
@@ -32,7 +32,7 @@ with keyed state, and a "write" is a checkpoint:
   lost when a restore that happened after it went back to a checkpoint older than the one it
   acknowledged, or a later answer stood on an older checkpoint (the checkpoint counter went
   backwards: a fresh job or lost HA metadata), or the job counted a record twice or not at all
-  (chaosMismatches > 0). `judge_checkpoints` is that rule, pure and unit-tested.
+  (chaosMismatches > 0). That rule is chaos.checkers.judge_checkpoints, pure and unit-tested.
 
 A checkpoint becomes visible in the REST answer only after the CheckpointCoordinator has added it
 to the completed-checkpoint store (ZooKeeper under HA), so a leader that takes over must restore
@@ -49,7 +49,7 @@ names (the manifests must set rest.address to the pod IP); the other JobManagers
 The component runs on a manifest-deployed platform (kind): platform.deploy_stack("flink"), JobManager
 REST endpoints from platform.endpoints("flink-jobmanager", 8081), ZooKeeper from
 platform.endpoints("zookeeper", 2181). Not implemented: the Kafka -> job -> exactly-once Kafka
-sink and ClickHouse data paths of COMPONENTS.md; the local platform.
+sink and ClickHouse data paths (docs/components.md); the local platform.
 """
 
 from __future__ import annotations
@@ -58,7 +58,6 @@ import hashlib
 import json
 import os
 import shutil
-import subprocess
 import threading
 import time
 import uuid
@@ -70,7 +69,9 @@ from urllib.error import HTTPError, URLError
 from urllib.parse import urlsplit
 from urllib.request import Request, urlopen
 
+from .._run import run
 from ..cache import cache_dir, cached_dir
+from ..checkers import CheckpointAck, CheckpointObservation, judge_checkpoints
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
@@ -78,9 +79,9 @@ from ..waits import retry_until
 from .base import Target, require_manifest_platform, wait_until_steady
 
 __all__ = ["FlinkCluster", "FlinkSession", "FlinkRest", "FlinkRestError", "LeaderFinder", "Settings",
-           "Observation", "Ack", "CheckpointLedger", "FlinkProbeClient", "FLINK_VERSION", "JAVA", "JVM_OPENS",
+           "Observation", "CheckpointLedger", "FlinkProbeClient", "FLINK_VERSION", "JAVA", "JVM_OPENS",
            "ensure_flink_dist", "ensure_probe_jar", "prerequisites", "parse_leader_info", "parse_job",
-           "parse_checkpoints", "rest_error", "judge_checkpoints", "submit_probe_job", "leader_path"]
+           "parse_checkpoints", "rest_error", "submit_probe_job", "leader_path"]
 
 FLINK_VERSION = "2.3.0"
 WHEEL = f"apache_flink_libraries-{FLINK_VERSION}-py2.py3-none-any.whl"
@@ -147,80 +148,31 @@ def ensure_flink_dist(log: Callable[[str], None] = lambda m: None) -> Path:
     return cached_dir(flink_home(), unpack, FLINK_VERSION)
 
 
-PROBE_JOB_SOURCE = r"""
-import org.apache.flink.api.common.eventtime.WatermarkStrategy;
-import org.apache.flink.api.common.functions.OpenContext;
-import org.apache.flink.api.common.state.ValueState;
-import org.apache.flink.api.common.state.ValueStateDescriptor;
-import org.apache.flink.api.common.typeinfo.Types;
-import org.apache.flink.api.connector.source.util.ratelimit.RateLimiterStrategy;
-import org.apache.flink.connector.datagen.source.DataGeneratorSource;
-import org.apache.flink.metrics.Counter;
-import org.apache.flink.metrics.Gauge;
-import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
-import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
-import org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink;
-import org.apache.flink.util.Collector;
-
-/** The chaos harness's probe job: counts a checkpointed sequence in keyed state. Checkpointing,
- *  state backend and restart strategy come from the cluster's configuration. */
-public class ChaosProbeJob {
-    public static void main(String[] args) throws Exception {
-        double rate = args.length > 0 ? Double.parseDouble(args[0]) : 50.0;
-        StreamExecutionEnvironment env = StreamExecutionEnvironment.getExecutionEnvironment();
-        DataGeneratorSource<Long> source = new DataGeneratorSource<>(
-                i -> i, Long.MAX_VALUE, RateLimiterStrategy.perSecond(rate), Types.LONG);
-        env.fromSource(source, WatermarkStrategy.noWatermarks(), "chaos-probe-source").setParallelism(1)
-                .keyBy(v -> 0L)
-                .process(new Count()).name("chaos-probe-count").setParallelism(1)
-                .sinkTo(new DiscardingSink<>()).name("chaos-probe-sink").setParallelism(1);
-        env.execute("chaos-probe");
-    }
-
-    public static class Count extends KeyedProcessFunction<Long, Long, Long> {
-        private transient ValueState<Long> count;
-        private transient Counter mismatches;
-        private transient volatile long last;
-
-        @Override
-        public void open(OpenContext ctx) {
-            count = getRuntimeContext().getState(new ValueStateDescriptor<>("count", Types.LONG));
-            mismatches = getRuntimeContext().getMetricGroup().counter("chaosMismatches");
-            getRuntimeContext().getMetricGroup().gauge("chaosCount", (Gauge<Long>) () -> last);
-        }
-
-        @Override
-        public void processElement(Long value, Context ctx, Collector<Long> out) throws Exception {
-            Long c = count.value();
-            long n = (c == null ? 0L : c) + 1L;
-            count.update(n);
-            if (n != value + 1L) {
-                mismatches.inc();
-            }
-            last = n;
-            out.collect(n);
-        }
-    }
-}
-"""
+# The probe job's Java source; compiled by ensure_probe_jar (the file name is its class name).
+PROBE_JOB_FILE = Path(__file__).resolve().parents[2] / "fixtures" / "flink" / "ChaosProbeJob.java"
 
 
 def ensure_probe_jar(log: Callable[[str], None] = lambda m: None) -> Path:
     """The probe job's jar, compiled with javac against flink-dist once per source version."""
     home = ensure_flink_dist(log)
-    digest = hashlib.sha256(PROBE_JOB_SOURCE.encode()).hexdigest()[:12]
+    try:
+        source = PROBE_JOB_FILE.read_bytes()
+    except OSError as exc:
+        raise MissingPrerequisite(f"cannot read the probe job's source {PROBE_JOB_FILE}: {exc}", field="flink",
+                                  fix="run the harness from its repository (the job lives in fixtures/flink/)") from exc
+    digest = hashlib.sha256(source).hexdigest()[:12]
 
     def compile_job(work: Path) -> None:
         (work / "src").mkdir()
         (work / "classes").mkdir()
-        (work / "src" / "ChaosProbeJob.java").write_text(PROBE_JOB_SOURCE)
+        (work / "src" / PROBE_JOB_FILE.name).write_bytes(source)
         # --release 11: the job also runs on images whose JVM is older than ours.
         steps = ([JAVAC, "--release", "11", "-nowarn", "-cp", str(home / "lib" / f"flink-dist-{FLINK_VERSION}.jar"),
-                  "-d", str(work / "classes"), str(work / "src" / "ChaosProbeJob.java")],
-                 [JAR_TOOL, "--create", "--file", str(work / "chaos-probe.jar"), "--main-class", "ChaosProbeJob",
+                  "-d", str(work / "classes"), str(work / "src" / PROBE_JOB_FILE.name)],
+                 [JAR_TOOL, "--create", "--file", str(work / "chaos-probe.jar"), "--main-class", PROBE_JOB_FILE.stem,
                   "-C", str(work / "classes"), "."])
         for argv in steps:
-            proc = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+            proc = run(argv, check=False, timeout=120)
             if proc.returncode != 0:
                 raise PlatformError(f"building the Flink probe job failed: {' '.join(argv[:2])}: "
                                     f"{(proc.stdout + proc.stderr)[-1500:]}")
@@ -233,7 +185,7 @@ def ensure_probe_jar(log: Callable[[str], None] = lambda m: None) -> Path:
 
 @dataclass(frozen=True)
 class Settings:
-    """Failover knobs (COMPONENTS.md, tuned for tests; Flink's defaults in the comments)."""
+    """Failover knobs, tuned for tests (Flink's defaults in the comments; docs/components.md)."""
 
     ha_type: str = "zookeeper"            # default: none
     heartbeat_interval_ms: int = 2000     # default 10000
@@ -462,21 +414,9 @@ def match_jobmanager(url: str, jobmanagers: Iterable[tuple[str, str]]) -> str | 
 # --------------------------------------------------------------------------- the probe's ledger
 
 
-@dataclass(frozen=True)
-class Observation:
-    """One successful pair of REST answers: job state and its checkpoints."""
-
-    now_ms: int                           # the JobManager's clock in the /jobs answer (ordering)
-    state: str
-    running: bool
-    completed: tuple[int, int] | None     # (id, trigger timestamp)
-    restored: tuple[int, int] | None      # (id, restore timestamp)
-
-    @property
-    def checkpoint(self) -> int | None:
-        """The newest checkpoint the job stands on."""
-        ids = [c[0] for c in (self.completed, self.restored) if c]
-        return max(ids) if ids else None
+class Observation(CheckpointObservation):
+    """One successful pair of REST answers (/jobs/<id> and its checkpoints), as the checkpoint
+    checker reads it."""
 
     @classmethod
     def from_answers(cls, job: dict[str, Any], checkpoints: dict[str, Any] | None) -> "Observation":
@@ -486,63 +426,13 @@ class Observation:
                    completed=c["completed"], restored=c["restored"])
 
 
-@dataclass(frozen=True)
-class Ack:
-    """An acknowledged probe operation: the checkpoint the running job stood on."""
-
-    value: int
-    now_ms: int
-    checkpoint: int | None
-    trigger_ms: int | None    # of that checkpoint when it came from latest.completed
-    restore_ms: int | None    # the latest restore the answer showed (None: never restored)
-
-
-def judge_checkpoints(acks: Sequence[Ack], observations: Sequence[Observation],
-                      mismatches: int | None = None) -> dict[str, Any]:
-    """Which acknowledged operations lost their checkpoint, and why (pure).
-
-    An ack is lost when (1) a restore newer than the one it saw went back to an older
-    checkpoint, (2) an answer from later (by the JobManager's clock) stood on an older checkpoint
-    (the counter went backwards), (3) its checkpoint id reappeared with another trigger time
-    (the counter was reset), or (4) the job counted a record twice or not at all after
-    recovery (mismatches > 0)."""
-    restores = sorted({o.restored for o in observations if o.restored}, key=lambda r: r[1])
-    triggers: dict[int, set[int]] = {}
-    for o in observations:
-        if o.completed:
-            triggers.setdefault(o.completed[0], set()).add(o.completed[1])
-    lost: dict[int, str] = {}
-    for a in acks:
-        if a.checkpoint is None:
-            continue
-        seen = a.restore_ms if a.restore_ms is not None else -1
-        back = [r for r in restores if r[1] > seen and r[0] < a.checkpoint]
-        if back:
-            lost[a.value] = f"restored from checkpoint {back[0][0]} < acknowledged {a.checkpoint}"
-            continue
-        older = [o for o in observations if o.now_ms > a.now_ms and o.checkpoint is not None
-                 and o.checkpoint < a.checkpoint]
-        if older:
-            lost[a.value] = f"checkpoint went back to {older[0].checkpoint} after acknowledged {a.checkpoint}"
-            continue
-        if a.trigger_ms is not None and triggers.get(a.checkpoint, set()) - {a.trigger_ms}:
-            lost[a.value] = f"checkpoint id {a.checkpoint} reused (counter reset)"
-            continue
-        if mismatches:
-            lost[a.value] = f"{mismatches} records counted against a restored position that did not match"
-    acked_ids = [a.checkpoint for a in acks if a.checkpoint is not None]
-    return {"lost": sorted(lost), "reasons": sorted(set(lost.values()))[:5],
-            "last_acked_checkpoint": max(acked_ids) if acked_ids else None,
-            "restores": [{"id": r[0], "restore_ms": r[1]} for r in restores], "mismatches": mismatches}
-
-
 class CheckpointLedger:
     """What one experiment's probe saw: every observation and every acknowledgement."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.observations: list[Observation] = []
-        self.acks: list[Ack] = []
+        self.acks: list[CheckpointAck] = []
         self.checkpoints: list[int] = []   # new checkpoint ids in the order they were acknowledged
 
     def record(self, value: int, obs: Observation) -> tuple[int | None, bool]:
@@ -552,7 +442,8 @@ class CheckpointLedger:
             if not obs.running:
                 return None, False
             trigger = obs.completed[1] if obs.completed and obs.completed[0] == obs.checkpoint else None
-            self.acks.append(Ack(value, obs.now_ms, obs.checkpoint, trigger, obs.restored[1] if obs.restored else None))
+            self.acks.append(CheckpointAck(value, obs.now_ms, obs.checkpoint, trigger,
+                                           obs.restored[1] if obs.restored else None))
             new = obs.checkpoint is not None and (not self.checkpoints or obs.checkpoint > self.checkpoints[-1])
             if new:
                 self.checkpoints.append(obs.checkpoint)
@@ -733,11 +624,9 @@ class FlinkSession:
             self.last_verification = {"verified": False, "problem": problem, "acks": len(acks)}
             return None
         observations.append(final)
-        verdict = judge_checkpoints(acks, observations, mismatches)
+        verdict = judge_checkpoints(acks, observations, mismatches,
+                                    job_ended=final.state if final.state in TERMINAL else None)
         lost = set(verdict["lost"])
-        if final.state in TERMINAL:
-            lost |= {a.value for a in acks if a.checkpoint is not None}
-            verdict["reasons"] = [problem, *verdict["reasons"]]
         self.last_verification = {**verdict, "lost": len(lost), "verified": True, "problem": problem,
                                   "final_state": final.state, "final_checkpoint": final.checkpoint,
                                   "final_restored": final.restored, "count": count, "acks": len(acks)}

@@ -21,12 +21,12 @@ restored by zone rather than by designated pod there.
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
 
-from ..errors import MissingPrerequisite, NotSteady
+from .._run import run
+from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import Node
 from ..platforms.base import PodSpec
 from ..probe import DefiniteFailure, Probe
@@ -34,7 +34,7 @@ from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
                    missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir,
                    wait_until_steady)
-from ..waits import retry_until
+from ..waits import poll_until, retry_until
 
 __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
 
@@ -314,21 +314,31 @@ class RedisCluster(Steadiness):
         return seen
 
     def _cli(self, *args: str, timeout: float = 30.0) -> str:
-        proc = subprocess.run([REDIS_CLI, *args], capture_output=True, text=True, timeout=timeout)
+        """redis-cli for creating the cluster; a failure (or a hang) means it was not created."""
+        try:
+            proc = run([REDIS_CLI, *args], check=False, timeout=timeout)
+        except PlatformError as exc:
+            raise NotSteady(f"redis-cli {' '.join(args)}: {exc}", ["cluster not created"]) from exc
         if proc.returncode != 0:
             raise NotSteady(f"redis-cli {' '.join(args)} failed: {(proc.stdout + proc.stderr)[-500:]}",
                             ["cluster not created"])
         return proc.stdout
 
+    def _ask(self, address: str, *args: str, timeout: float = 5.0) -> str | None:
+        """One redis-cli command to one local server: its output, or None when it failed or hung."""
+        host, port = address.split(":")
+        try:
+            proc = run([REDIS_CLI, "-h", host, "-p", port, *args], check=False, timeout=timeout)
+        except PlatformError:
+            return None
+        return proc.stdout if proc.returncode == 0 else None
+
     def _wait_ping(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         for pod, addr in self.address.items():
-            host, port = addr.split(":")
-            while subprocess.run([REDIS_CLI, "-h", host, "-p", port, "ping"], capture_output=True,
-                                 text=True).stdout.strip() != "PONG":
-                if time.monotonic() > deadline:
-                    raise NotSteady(f"{pod} does not answer PING", [f"{pod} down"])
-                time.sleep(0.1)
+            pong = lambda: (self._ask(addr, "ping", timeout=2.0) or "").strip() == "PONG"  # noqa: E731
+            if not poll_until(pong, max(0.0, deadline - time.monotonic())):
+                raise NotSteady(f"{pod} does not answer PING", [f"{pod} down"])
 
     def _create_cluster(self, timeout_s: float) -> None:
         self._wait_ping(timeout_s)
@@ -367,11 +377,9 @@ class RedisCluster(Steadiness):
                     return parse_cluster_nodes(text)
             return None
         for addr in self.address.values():
-            host, port = addr.split(":")
-            proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "nodes"],
-                                  capture_output=True, text=True, timeout=5)
-            if proc.returncode == 0 and proc.stdout.strip() and "ERR" not in proc.stdout[:5]:
-                return parse_cluster_nodes(proc.stdout)
+            text = self._ask(addr, "cluster", "nodes")
+            if text and text.strip() and "ERR" not in text[:5]:
+                return parse_cluster_nodes(text)
         return None
 
     def targets(self) -> list[Target]:
@@ -402,9 +410,7 @@ class RedisCluster(Steadiness):
             entry = next((n for n in view if n["address"] == self.address[pod]), None)
             if entry and entry["role"] == "replica" and not entry["failed"] and self._replica_online(
                     next((m["address"] for m in view if m["id"] == entry["master_id"]), "")):
-                host, port = self.address[pod].split(":")
-                subprocess.run([REDIS_CLI, "-h", host, "-p", port, "cluster", "failover"],
-                               capture_output=True, text=True, timeout=5)
+                self._ask(self.address[pod], "cluster", "failover")  # steadiness checks the outcome
                 return f"failing back to {pod}"
         return "two masters share a zone"
 
@@ -469,10 +475,8 @@ class RedisCluster(Steadiness):
             except Exception:
                 return False
             return any(line.startswith("slave") and "state=online" in line for line in str(text).splitlines())
-        host, port = address.split(":")
-        proc = subprocess.run([REDIS_CLI, "-h", host, "-p", port, "info", "replication"],
-                              capture_output=True, text=True, timeout=5)
-        return any(line.startswith("slave") and "state=online" in line for line in proc.stdout.splitlines())
+        text = self._ask(address, "info", "replication") or ""
+        return any(line.startswith("slave") and "state=online" in line for line in text.splitlines())
 
     def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Before an experiment: steady, and back to the designed topology (one master per zone),

@@ -25,7 +25,7 @@ from tests.servers.elasticsearch import ES_USER, EsCluster, ensure_user, prerequ
 pytestmark = pytest.mark.integration
 
 EXPERIMENT = "es-probe/master-kill"
-SLO_UNAVAILABILITY_S = 15.0  # COMPONENTS.md: writes back within 15 s
+SLO_UNAVAILABILITY_S = 15.0  # experiments/slo.yaml: writes back within 15 s
 
 
 @dataclass(frozen=True)

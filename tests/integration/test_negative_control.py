@@ -46,7 +46,7 @@ def test_unfenced_old_primary_is_reported_as_split_brain(chaos_experiment, chaos
 
 
 def test_location_per_zone_cancels_the_failover_and_the_verdict_says_so(chaos_experiment, chaos_deployments):
-    """COMPONENTS.md: with repmgr's location set to each node's zone, losing the primary's zone
+    """docs/components.md: with repmgr's location set to each node's zone, losing the primary's zone
     cancels the election ("no nodes from the primary location visible"). Nothing fails over;
     writes come back only after the harness heals the partition, which is not a failover."""
     outcome = run_negative("postgres/negative-location-per-zone", chaos_experiment, chaos_deployments)

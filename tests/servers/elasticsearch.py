@@ -13,7 +13,7 @@ that user with useradd when it runs as root and the user is missing.
 
 Each node gets its own config, data, log and temp directories under one temporary directory
 (removed by stop()), distinct HTTP and transport ports, security off, a 256 MB heap, and the
-fault detection tuned as /work/shared/COMPONENTS.md says (3 s timeouts, 2 retries). Each node
+fault detection tuned as docs/components.md says (3 s timeouts, 2 retries). Each node
 runs in its own session, so kill() takes the launcher and the server JVM down together, the way
 a pod kill does.
 """
@@ -55,7 +55,7 @@ HEAP = "256m"
 JVM_OPTIONS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.io.tmpdir=${ES_TMPDIR}",
                "-XX:+ExitOnOutOfMemoryError", "-XX:-HeapDumpOnOutOfMemoryError", "-XX:-UsePerfData",
                *os.environ.get("CHAOS_ES_JVM_EXTRA", "").split()]
-# Fault detection as COMPONENTS.md tunes it for tests (defaults: timeout 10s, retry_count 3;
+# Fault detection as docs/components.md tunes it for tests (defaults: timeout 10s, retry_count 3;
 # interval 1s is the default and stays).
 FAULT_DETECTION = {
     "cluster.fault_detection.leader_check.timeout": "3s",

@@ -374,3 +374,40 @@ def test_a_lost_session_fails_when_bounded():
     verdict = run_judge(events, slo=SLO(max_sessions_lost=0))
     assert verdict.verdict == "fail" and any("sessions lost: 1" in r for r in verdict.reasons)
     assert run_judge(events).verdict == "pass"  # unbounded by default
+
+
+# --- judge_checkpoints: a probe whose "writes" are checkpoints of a job's state (Flink) ----------
+
+
+def seen(now_ms: int, checkpoint: int | None, restored: tuple[int, int] | None = None,
+         running: bool = True) -> checkers.CheckpointObservation:
+    completed = (checkpoint, now_ms - 50) if checkpoint is not None else None
+    return checkers.CheckpointObservation(now_ms=now_ms, state="RUNNING" if running else "RESTARTING",
+                                          running=running, completed=completed, restored=restored)
+
+
+def ack(value: int, o: checkers.CheckpointObservation) -> checkers.CheckpointAck:
+    trigger = o.completed[1] if o.completed and o.completed[0] == o.checkpoint else None
+    return checkers.CheckpointAck(value, o.now_ms, o.checkpoint, trigger, o.restored[1] if o.restored else None)
+
+
+def test_checkpoints_restored_from_the_last_acknowledged_one_lose_nothing():
+    history = [seen(1000, 5), seen(3000, 7), seen(9000, None, restored=(7, 8800)), seen(10000, 8, restored=(7, 8800))]
+    verdict = checkers.judge_checkpoints([ack(i, o) for i, o in enumerate(history)], history, mismatches=0)
+    assert verdict["lost"] == [] and verdict["reasons"] == []
+    assert verdict["last_acked_checkpoint"] == 8 and verdict["restores"] == [{"id": 7, "restore_ms": 8800}]
+
+
+def test_a_restore_older_than_the_last_acknowledged_checkpoint_loses_the_newer_acks():
+    history = [seen(1000, 5), seen(3000, 7), seen(10000, 8, restored=(5, 8800))]
+    acks = [ack(i, o) for i, o in enumerate(history[:2])]
+    verdict = checkers.judge_checkpoints(acks, history)
+    assert verdict["lost"] == [1] and verdict["reasons"] == ["restored from checkpoint 5 < acknowledged 7"]
+
+
+def test_a_job_that_ended_loses_every_checkpointed_ack_and_says_so_first():
+    history = [seen(1000, None), seen(2000, 1), seen(3000, 2, restored=(1, 2500))]
+    acks = [ack(i, o) for i, o in enumerate(history)]
+    verdict = checkers.judge_checkpoints(acks, history, job_ended="FAILED")
+    assert verdict["lost"] == [1, 2]  # the ack before any checkpoint stood on nothing
+    assert verdict["reasons"][0] == "job FAILED: its state is gone"

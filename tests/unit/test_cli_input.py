@@ -184,3 +184,48 @@ def test_a_misspelt_selector_exits_2_with_the_closest_one(command, capsys):
     assert err.splitlines() == ["chaos: invalid input: selector: 'postgres/primary-kil' matches no experiment; "
                                 "did you mean 'postgres/primary-kill'? (fix: `chaos list` with no selector shows "
                                 "every experiment)"]
+
+
+def test_chaos_run_and_the_pytest_plugin_validate_with_the_same_functions(monkeypatch, capsys):
+    """The platform and the image overrides are checked by chaos.options for both entry points, so
+    the two can never disagree on what is valid."""
+    from chaos import options, pytest_plugin
+    from chaos.errors import InvalidConfig
+
+    calls = []
+
+    def recording(name):
+        def check(*args):
+            calls.append((name, *args))
+            raise InvalidConfig("stopped by the test", field=name)
+        return check
+
+    class Config:
+        """Just enough of pytest.Config for pytest_configure."""
+
+        def __init__(self, **opts):
+            self.opts = {"chaos_seed": None, "chaos_slo": str(pytest_plugin.DEFAULT_SLO_FILE), "chaos_select": [],
+                         "chaos_image": [], **opts}
+            self.stash = {}
+
+        def getoption(self, name):
+            return self.opts[name]
+
+        def addinivalue_line(self, *args):
+            pass
+
+    check_platform = options.check_platform
+    monkeypatch.setattr(options, "check_platform", recording("check_platform"))
+    assert cli.main(["run", "--platform", "nowhere", "postgres"]) == cli.EXIT_INPUT
+    with pytest.raises(pytest.UsageError, match="stopped by the test"):
+        pytest_plugin.pytest_configure(Config(chaos_platform="nowhere"))
+    assert calls == [("check_platform", "nowhere", "--platform"), ("check_platform", "nowhere", "--chaos-platform")]
+
+    monkeypatch.setattr(options, "check_platform", check_platform)  # not undo(): the guards above stay
+    calls.clear()
+    monkeypatch.setattr(options, "image_overrides", recording("image_overrides"))
+    assert cli.main(["run", "--platform", "kind", "--image", "redis=redis:7", "redis"]) == cli.EXIT_INPUT
+    with pytest.raises(pytest.UsageError, match="stopped by the test"):
+        pytest_plugin.pytest_configure(Config(chaos_platform="kind", chaos_image=["redis=redis:7"]))
+    assert calls == [("image_overrides", ["redis=redis:7"], "kind")] * 2
+    assert "stopped by the test" in capsys.readouterr().err

@@ -1,6 +1,6 @@
 """Flink: parsing of real answers (recorded from Flink 2.3.0 with ZooKeeper HA, two JobManagers on
-loopback: tests/integration/test_flink_probe.py's setup), leader matching, and the checkpoint
-loss rule of the probe's verification."""
+loopback: tests/integration/test_flink_probe.py's setup), leader matching, and the probe's ledger
+feeding the checkpoint loss rule (chaos.checkers.judge_checkpoints) as the verification does."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import json
 
 import pytest
 
+from chaos.checkers import CheckpointAck, judge_checkpoints
 from chaos.components.flink import (
-    Ack, CheckpointLedger, FlinkCluster, FlinkProbeClient, FlinkSession, Observation, Settings, judge_checkpoints,
-    leader_path, match_jobmanager, parse_checkpoints, parse_job, parse_leader_info, rest_error)
+    CheckpointLedger, FlinkCluster, FlinkProbeClient, FlinkSession, Observation, Settings, leader_path,
+    match_jobmanager, parse_checkpoints, parse_job, parse_leader_info, rest_error)
 from chaos.probe import DefiniteFailure
 
 # /flink/chaos-test/leader/rest_server/connection_info, read with kazoo; the leader's log said
@@ -144,7 +145,7 @@ def test_counter_going_backwards_is_a_loss():
 
 
 def test_reused_checkpoint_id_is_a_loss():
-    acks = [Ack(1, 1000, 4, trigger_ms=900, restore_ms=None)]
+    acks = [CheckpointAck(1, 1000, 4, trigger_ms=900, restore_ms=None)]
     observations = [obs(1000, 4, trigger=900), obs(20000, 4, trigger=19000)]
     assert judge_checkpoints(acks, observations)["lost"] == [1]
 
