@@ -66,6 +66,12 @@ PACKAGES = {
     "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
     "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
     "kwok": "sigs.k8s.io/kwok/cmd/kwok",
+    # The kind node image's binaries (fixtures/kind-node), built in the same go build so that
+    # both tiers share one dependency graph and one set of compiled packages.
+    "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+    "kubeadm": "k8s.io/kubernetes/cmd/kubeadm",
+    "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+    "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
 }
 # kwokctl's default stages for a binary cluster (node/fast + node/heartbeat-with-lease + pod/fast),
 # taken from the pinned kwok module at build time.
@@ -254,7 +260,7 @@ class ControlPlane:
                            f"from source into {self.bin_dir} (log: {log_path}; about 7-10 min cold on 2 cores)")
         try:
             with open(log_path, "w") as logf:
-                k8s = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+                k8s = [b for b in PACKAGES if b != "etcd"]
                 steps = [("etcd", "-s -w", str(stage / "etcd"), [PACKAGES["etcd"]]),
                          (", ".join(k8s), self._ldflags(build_date), str(stage) + "/", [PACKAGES[b] for b in k8s])]
                 for what, ldflags, out, packages in steps:
