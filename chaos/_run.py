@@ -3,8 +3,9 @@ command, its exit status and its stderr, and the cause is kept."""
 
 from __future__ import annotations
 
+import os
 import subprocess
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from .errors import PlatformError
 
@@ -12,13 +13,15 @@ __all__ = ["run", "run_ok"]
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0, input: str | None = None,
-        netns: str | None = None) -> subprocess.CompletedProcess:
-    """Run argv (inside network namespace `netns` when given) and capture its output."""
+        netns: str | None = None, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess:
+    """Run argv (inside network namespace `netns` when given; with `env` added to the
+    environment) and capture its output."""
     cmd = list(argv)
     if netns:
         cmd = ["ip", "netns", "exec", netns, *cmd]
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, input=input,
+                              env={**os.environ, **env} if env else None)
     except FileNotFoundError as exc:
         raise PlatformError(f"command not found: {cmd[0]} (run `chaos doctor`)") from exc
     except subprocess.TimeoutExpired as exc:

@@ -185,7 +185,7 @@ def cmd_audit(args) -> int:
 
 def cmd_doctor(args) -> int:
     from .components import COMPONENTS, LOCAL_COMPONENTS, missing_on_local, prerequisites
-    from .platforms.kind import kind_prerequisites
+    from .platforms.kind import kind_prerequisites, runtime_prerequisite
     from .platforms.local import docker_forward_note
 
     from .components.base import missing_module
@@ -199,7 +199,7 @@ def cmd_doctor(args) -> int:
         print(f"NOTE     {note}")
     # The kind platform is optional here: what it lacks is said, not counted.
     kind_only = sorted(set(COMPONENTS) - set(LOCAL_COMPONENTS))
-    for line in kind_prerequisites() + [m for c in kind_only for m in prerequisites(c)]:
+    for line in kind_prerequisites() + runtime_prerequisite() + [m for c in kind_only for m in prerequisites(c)]:
         print(f"KIND     {line} (only for --platform kind)")
     if not problems:
         print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, ZooKeeper + Java, "

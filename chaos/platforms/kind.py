@@ -36,7 +36,8 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .._run import run
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
-from ..ledger import Undo, default_state_dir, undo_action
+from ..ledger import Ledger, Undo, default_state_dir, new_run_id, undo_action
+from ..waits import poll_until
 from .kube import KIND_PREFIX, KubePlatform, KubePod, _kube, api_client, mark_cluster
 from .stack import REPO, STACK_FILE, StackDeployer, load_stack
 
@@ -47,6 +48,9 @@ DEFAULT_CONFIG = REPO / "kind-config.yaml"
 DEFAULT_NAME = "chaos"
 KEEP_ENV = "CHAOS_KEEP_CLUSTER"
 NAME_ENV = "CHAOS_KIND_NAME"
+NODE_IMAGE_ENV = "CHAOS_KIND_NODE_IMAGE"  # e.g. chaos-kind-node:v1.36.3 (fixtures/kind-node); unset: kind's default
+NODES_READY_TIMEOUT_S = 300.0
+CAP_SYS_RESOURCE = 24
 CREATE_WAIT = "300s"  # kind create cluster --wait: control plane Ready
 CREATE_TIMEOUT_S = 900.0
 LOAD_TIMEOUT_S = 900.0
@@ -55,6 +59,31 @@ BUILD_TIMEOUT_S = 1800.0
 
 def _argv(cmd: str | Sequence[str]) -> list[str]:
     return shlex.split(cmd) if isinstance(cmd, str) else list(cmd)
+
+
+def docker_host(docker: Sequence[str]) -> str | None:
+    """The daemon a docker argv names with -H/--host (kind itself reads DOCKER_HOST)."""
+    for i, a in enumerate(docker):
+        if a in ("-H", "--host") and i + 1 < len(docker):
+            return docker[i + 1]
+        if a.startswith("--host="):
+            return a.split("=", 1)[1]
+    return os.environ.get("DOCKER_HOST")
+
+
+def lacks_sys_resource(status: str | None = None) -> bool:
+    """Is CAP_SYS_RESOURCE missing from this process's capability bounding set? Then runc cannot
+    start privileged containers (every kind node) nor pod sandboxes (negative oom_score_adj)
+    unless its OCI spec is edited first: fixtures/kind-node/runc-wrapper.sh."""
+    if status is None:
+        try:
+            status = Path("/proc/self/status").read_text()
+        except OSError:
+            return False
+    for line in status.splitlines():
+        if line.startswith("CapBnd:"):
+            return not (int(line.split()[1], 16) >> CAP_SYS_RESOURCE) & 1
+    return False
 
 
 def kind_prerequisites(kind: str | Sequence[str] = "kind", docker: str | Sequence[str] = "docker",
@@ -80,6 +109,28 @@ def kind_prerequisites(kind: str | Sequence[str] = "kind", docker: str | Sequenc
     if routes and os.geteuid() != 0:
         missing.append("root, for host routes to the pods (fix: run as root, e.g. sudo)")
     return missing
+
+
+RUNC_WRAPPER = REPO / "fixtures" / "kind-node" / "runc-wrapper.sh"
+
+
+def runtime_prerequisite(docker: str | Sequence[str] = "docker", status: str | None = None) -> list[str]:
+    """On a host without CAP_SYS_RESOURCE, the Docker daemon must run containers through the
+    wrapper (default runtime `chaos-runc`), or no kind node starts: the fix, when it does not."""
+    if not lacks_sys_resource(status):
+        return []
+    try:
+        proc = subprocess.run([*_argv(docker), "info", "--format", "{{.DefaultRuntime}}"], capture_output=True,
+                              text=True, timeout=20)
+        runtime = proc.stdout.strip() if proc.returncode == 0 else ""
+    except (OSError, subprocess.TimeoutExpired):
+        runtime = ""
+    if runtime == "chaos-runc":
+        return []
+    return [f"a Docker runtime for this host, whose capability bounding set lacks CAP_SYS_RESOURCE: "
+            f"privileged containers (every kind node) fail with runc alone (fix: register {RUNC_WRAPPER} as the "
+            'daemon\'s default runtime, in daemon.json: {"runtimes": {"chaos-runc": {"path": "'
+            f'{RUNC_WRAPPER}"}}}}, "default-runtime": "chaos-runc"}}, and restart dockerd; needs jq)']
 
 
 def route_commands(nodes: Iterable[tuple[str, Sequence[str], str]], action: str = "replace",
@@ -112,12 +163,21 @@ def _undo_remove_routes(args: dict[str, Any]) -> None:
             raise PlatformError(f"{' '.join(argv)} failed: {err.strip()[-300:]}")
 
 
+@undo_action("kind-delete-cluster")
+def _undo_delete_cluster(args: dict[str, Any]) -> None:
+    """A cluster a killed run was creating, or created and did not keep: deleted (idempotent:
+    `kind delete cluster` of a missing cluster succeeds)."""
+    env = {"DOCKER_HOST": args["docker_host"]} if args.get("docker_host") else None
+    run([*args["kind"], "delete", "cluster", "--name", args["name"]], timeout=300, env=env)
+
+
 class KindCluster:
     """One kind cluster, by name, driven through the kind and docker CLIs."""
 
     def __init__(self, name: str = DEFAULT_NAME, config: str | Path = DEFAULT_CONFIG, kind: str | Sequence[str] = "kind",
                  docker: str | Sequence[str] = "docker", state_dir: Path | None = None,
-                 log: Callable[[str], None] = lambda msg: None, keep: bool = False):
+                 log: Callable[[str], None] = lambda msg: None, keep: bool = False,
+                 node_image: str | None = None):
         if not name or not all(c.isalnum() or c == "-" for c in name):
             raise InvalidConfig(f"not a kind cluster name: {name!r}", field="--chaos-kind-name",
                                 fix="letters, digits and '-'")
@@ -128,7 +188,12 @@ class KindCluster:
         self.state_dir = Path(state_dir or default_state_dir())
         self.log = log
         self.keep = keep
+        self.node_image = node_image or os.environ.get(NODE_IMAGE_ENV) or None
+        host = docker_host(self.docker)
+        self.env = {"DOCKER_HOST": host} if host else None  # the kind CLI talks to the same daemon
         self.created = False  # by this object
+        self._ledger: Ledger | None = None  # records the cluster while this object owns it
+        self._delete_undo: Undo | None = None
 
     @property
     def context(self) -> str:
@@ -140,6 +205,8 @@ class KindCluster:
 
     def prerequisites(self, routes: bool = True) -> list[str]:
         missing = kind_prerequisites(self.kind, self.docker, routes)
+        if not missing:  # the daemon answers: can it start the (privileged) node containers?
+            missing += runtime_prerequisite(self.docker)
         if not self.config.is_file():
             missing.append(f"the kind config {self.config} (fix: give --chaos-kind-config or restore kind-config.yaml)")
         return missing
@@ -150,7 +217,7 @@ class KindCluster:
             raise MissingPrerequisite("the kind platform needs " + "; ".join(missing), field="--chaos-platform kind")
 
     def _kind(self, *args: str, timeout: float = 120.0, check: bool = True) -> subprocess.CompletedProcess:
-        return run([*self.kind, *args], timeout=timeout, check=check)
+        return run([*self.kind, *args], timeout=timeout, check=check, env=self.env)
 
     def exists(self) -> bool:
         return self.name in self._kind("get", "clusters").stdout.split()
@@ -160,15 +227,28 @@ class KindCluster:
         goes to kubeconfig_path (the user's ~/.kube/config is left alone)."""
         self.kubeconfig_path.parent.mkdir(parents=True, exist_ok=True)
         self.log(f"creating kind cluster {self.name} from {self.config} (takes a few minutes)")
+        # Ledger first: a run killed from here on leaves a cluster `chaos heal` deletes.
+        self._ledger = Ledger(new_run_id(), self.state_dir)
+        self._delete_undo = self._ledger.record("kind-delete-cluster", f"kind cluster {self.name}", name=self.name,
+                                                kind=self.kind, docker_host=(self.env or {}).get("DOCKER_HOST"))
         self.created = True  # kind removes a half-made cluster itself; delete() is idempotent anyway
+        image = ["--image", self.node_image] if self.node_image else []
         self._kind("create", "cluster", "--name", self.name, "--config", str(self.config), "--wait", wait,
-                   "--kubeconfig", str(self.kubeconfig_path), timeout=CREATE_TIMEOUT_S)
+                   "--kubeconfig", str(self.kubeconfig_path), *image, timeout=CREATE_TIMEOUT_S)
 
     def delete(self) -> None:
         self.log(f"deleting kind cluster {self.name}")
         self._kind("delete", "cluster", "--name", self.name, "--kubeconfig", str(self.kubeconfig_path),
                    timeout=300)
         self.kubeconfig_path.unlink(missing_ok=True)
+        self._release()
+
+    def _release(self) -> None:
+        """The cluster is no longer this run's to delete (deleted, or kept on purpose)."""
+        if self._ledger is not None and self._delete_undo is not None:
+            self._ledger.resolve(self._delete_undo)
+            self._ledger.close()
+        self._ledger, self._delete_undo = None, None
 
     @property
     def kubeconfig(self) -> str:
@@ -216,6 +296,35 @@ class KindCluster:
             built.append(ref)
         return built
 
+    def wait_nodes_ready(self, api: Any, timeout_s: float = NODES_READY_TIMEOUT_S) -> list[str]:
+        """Every node of the cluster Ready (`kind create --wait` waits for the control plane
+        only); on timeout a PlatformError names each node that is not, with its condition."""
+        from kubernetes import client
+
+        core = client.CoreV1Api(api)
+        expected = len(self.nodes())
+        seen: dict[str, str] = {}
+
+        def all_ready() -> bool:
+            seen.clear()
+            try:
+                nodes = core.list_node(_request_timeout=10).items
+            except Exception as exc:  # the API server restarting: ask again
+                seen["(API)"] = f"unanswered: {exc}"[:200]
+                return False
+            for node in nodes:
+                ready = next((c for c in node.status.conditions or [] if c.type == "Ready"), None)
+                seen[node.metadata.name] = (f"{ready.status} ({ready.reason}: {ready.message})"
+                                            if ready is not None else "no Ready condition")
+            return len(seen) >= expected and all(v.startswith("True") for v in seen.values())
+
+        if not poll_until(all_ready, timeout_s, poll_s=2.0):
+            raise PlatformError(f"kind cluster {self.name}: not every node Ready within {timeout_s:.0f} s: "
+                                + "; ".join(f"{n}: {v}" for n, v in sorted(seen.items()) if not v.startswith("True"))
+                                + f" (expected {expected} nodes)")
+        self.log(f"kind cluster {self.name}: {len(seen)} nodes Ready")
+        return sorted(seen)
+
     def has_marker(self) -> bool:
         """Does the cluster carry the harness's marker (did the harness create it)?"""
         from .kube import check_context
@@ -243,8 +352,11 @@ class KindCluster:
             api, _path, _ctx = api_client(self.kubeconfig, self.context)
             try:
                 mark_cluster(api, self.name)
+                self.wait_nodes_ready(api)
             finally:
                 api.close()
+            if self.keep:
+                self._release()  # kept on purpose: not a leftover for `chaos heal`
         except BaseException:
             if self.created:
                 try:
@@ -258,6 +370,7 @@ class KindCluster:
         """Delete the cluster at the end, unless kept, and only if the harness created it."""
         if self.keep:
             self.log(f"kind cluster {self.name} kept (delete it with `kind delete cluster --name {self.name}`)")
+            self._release()
             return
         try:
             ours = self.created or self.has_marker()
@@ -339,6 +452,10 @@ class KindPlatform(KubePlatform):
                 errors.append(f"deleting kind cluster {self.cluster.name}: {exc}")
         if errors:
             raise PlatformError("kind platform teardown incomplete (run `chaos heal`): " + "; ".join(errors))
+
+    def pending_fault_undos(self) -> list[Undo]:
+        """What faults left applied; the host routes live as long as the platform, not a fault."""
+        return [u for u in super().pending_fault_undos() if u.action != "kind-remove-routes"]
 
     # --- host routes to the pod CIDRs ---------------------------------------------------------
 
