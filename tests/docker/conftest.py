@@ -188,10 +188,18 @@ class DockerDaemon:
 
     FLAGS = ("--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false",
              "--bridge=none", "--userland-proxy=false", "--log-level=warn")
+    # kind publishes each cluster's API server on a loopback port: with iptables off that takes
+    # Docker's userland proxy.
+    KIND_FLAGS = tuple(f for f in FLAGS if f != "--userland-proxy=false")
 
-    def __init__(self, base: Path | None = None, log_path: Path | None = None):
+    def __init__(self, base: Path | None = None, log_path: Path | None = None, flags: tuple[str, ...] = FLAGS,
+                 runc_wrapper: Path | None = None):
+        """`runc_wrapper`: registered as the default runtime (chaos-runc), for hosts whose
+        bounding set lacks CAP_SYS_RESOURCE: without it no privileged container starts there."""
         self.base = base or state_dir() / "test-dockerd"
-        self.log_path = log_path or state_dir() / "logs" / "test-dockerd.log"
+        self.log_path = log_path or state_dir() / "logs" / f"{self.base.name}.log"
+        self.flags = flags
+        self.runc_wrapper = runc_wrapper
         self.socket = self.base / "docker.sock"
         self.pidfile = self.base / "dockerd.pid"
         self.docker = ["docker", "-H", f"unix://{self.socket}"]
@@ -233,12 +241,16 @@ class DockerDaemon:
             (self.base / d).mkdir(parents=True, exist_ok=True)
         os.chmod(self.base, 0o711)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        argv = ["dockerd", *self.FLAGS, f"--data-root={self.base / 'data'}", f"--exec-root={self.base / 'exec'}",
+        argv = ["dockerd", *self.flags, f"--data-root={self.base / 'data'}", f"--exec-root={self.base / 'exec'}",
                 f"--pidfile={self.pidfile}", f"--host=unix://{self.socket}",
                 f"--config-file={self.base / 'daemon.json'}"]
         # 20.10 writes its trust key to /etc/docker/key.json unless told otherwise (a config
         # file key only, no flag); a private config file also keeps /etc/docker/daemon.json out.
-        (self.base / "daemon.json").write_text(json.dumps({"deprecated-key-path": str(self.base / "key.json")}))
+        config: dict[str, Any] = {"deprecated-key-path": str(self.base / "key.json")}
+        if self.runc_wrapper is not None:
+            config["runtimes"] = {"chaos-runc": {"path": str(self.runc_wrapper)}}
+            config["default-runtime"] = "chaos-runc"
+        (self.base / "daemon.json").write_text(json.dumps(config))
         with open(self.log_path, "w") as log:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     start_new_session=True)
