@@ -57,6 +57,9 @@ def _proc_start_time(pid: int) -> str | None:
         return None
 
 
+_OPEN_HERE: set[str] = set()  # paths of the ledgers this process has open
+
+
 class Ledger:
     """The ledger of one run. Use `record()` before applying a change and `resolve()` after
     undoing it."""
@@ -72,6 +75,7 @@ class Ledger:
         if not self.path.exists():
             self._append({"type": "owner", "run_id": run_id, "pid": os.getpid(),
                           "start": _proc_start_time(os.getpid()), "t": time.time()})
+        _OPEN_HERE.add(os.path.abspath(self.path))
 
     def _append(self, rec: dict[str, Any]) -> None:
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -100,6 +104,7 @@ class Ledger:
 
     def close(self) -> None:
         """The run ended cleanly: everything was undone; drop the file."""
+        _OPEN_HERE.discard(os.path.abspath(self.path))
         pending = pending_undos(self.path)
         if pending:
             # Leave the file for `chaos heal`; it names what is still applied.
@@ -133,10 +138,15 @@ def pending_undos(path: Path) -> list[Undo]:
 
 
 def owner_alive(path: Path) -> bool:
+    """Is the run that owns this ledger still running? A ledger of this very process counts as
+    alive only while it is open here (a kind cluster's record beside its platform's ledger);
+    one left behind by an earlier run in this process is a leftover like any other."""
     for rec in read_records(path):
         if rec.get("type") == "owner":
             pid = rec.get("pid")
-            return bool(pid) and pid != os.getpid() and _proc_start_time(pid) == rec.get("start")
+            if pid == os.getpid():
+                return _proc_start_time(pid) == rec.get("start") and os.path.abspath(path) in _OPEN_HERE
+            return bool(pid) and _proc_start_time(pid) == rec.get("start")
     return False
 
 

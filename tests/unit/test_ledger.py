@@ -219,3 +219,16 @@ def test_reopened_ledger_keeps_earlier_pending_undos(tmp_path, undone):
     again = Ledger("run1", tmp_path)  # the constructor keeps an existing file: reopening is supported
     again.record("test_append", n=2)
     assert sorted(u.args["n"] for u in pending_undos(again.path)) == [1, 2]
+
+
+def test_heal_stale_leaves_a_ledger_this_process_has_open_and_heals_it_once_closed(tmp_path, undone):
+    """Two owners in one process (a kind cluster's record beside its platform's ledger): the
+    platform's start-up heal must not undo the other, which is alive; once closed with a change
+    still pending it is a leftover like any other."""
+    led = Ledger("open-here", tmp_path)
+    led.record("test_append", "cluster", n=1)
+    assert heal_stale(tmp_path, log=lambda msg: None) == []
+    assert undone == []
+    led.close()
+    assert heal_stale(tmp_path, log=lambda msg: None) == ["open-here: cluster"]
+    assert undone == [{"n": 1}]
