@@ -33,7 +33,6 @@ from typing import Any, Callable
 
 import pytest
 
-from tests.kube.conftest import control_plane  # noqa: F401  (the kube glue test uses both tiers)
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "fixtures" / "node-image" / "build.py"
