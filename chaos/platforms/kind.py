@@ -207,6 +207,10 @@ class KindCluster:
         missing = kind_prerequisites(self.kind, self.docker, routes)
         if not missing:  # the daemon answers: can it start the (privileged) node containers?
             missing += runtime_prerequisite(self.docker)
+            if self.node_image and not self.image_present(self.node_image):
+                missing.append(f"the node image {self.node_image} in this Docker daemon (fix: build and load it "
+                               "with `python3 fixtures/kind-node/build.py --docker '<docker command>'` or "
+                               f"`make kind-node-image`, or unset {NODE_IMAGE_ENV} to use kind's default image)")
         if not self.config.is_file():
             missing.append(f"the kind config {self.config} (fix: give --chaos-kind-config or restore kind-config.yaml)")
         return missing

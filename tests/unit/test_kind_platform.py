@@ -354,3 +354,58 @@ def test_plugin_validates_image_overrides_and_refuses_experiments_on_plain_kube(
         assert proc.returncode == 4 and "the kind platform needs" in proc.stderr, proc.stderr
     else:
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def fake_docker(tmp_path, runtime: str = "runc", images: tuple[str, ...] = ()) -> list[str]:
+    """A docker CLI that answers `version`, `info` with its default runtime, and `image inspect`
+    for the images it has."""
+    script = tmp_path / "docker"
+    script.write_text("#!/bin/sh\n"
+                      'case "$1" in\n'
+                      '  version) echo 20.10.24 ;;\n'
+                      f'  info) echo {runtime} ;;\n'
+                      '  image) for i in ' + " ".join(images or ("none",)) + '; do [ "$3" = "$i" ] && exit 0; done; exit 1 ;;\n'
+                      'esac\n')
+    script.chmod(0o755)
+    return [str(script)]
+
+
+CAPS_FULL = "CapBnd:\t000001ffffffffff\n"
+CAPS_NO_SYS_RESOURCE = "CapBnd:\t000001fffeffffff\n"
+
+
+def test_a_host_without_cap_sys_resource_is_told_to_register_the_runc_wrapper(tmp_path):
+    from chaos.platforms.kind import RUNC_WRAPPER, lacks_sys_resource, runtime_prerequisite
+
+    assert lacks_sys_resource(CAPS_NO_SYS_RESOURCE) and not lacks_sys_resource(CAPS_FULL)
+    assert runtime_prerequisite(fake_docker(tmp_path), status=CAPS_FULL) == []
+    [need] = runtime_prerequisite(fake_docker(tmp_path), status=CAPS_NO_SYS_RESOURCE)
+    assert "lacks CAP_SYS_RESOURCE" in need and str(RUNC_WRAPPER) in need and '"default-runtime": "chaos-runc"' in need
+    assert runtime_prerequisite(fake_docker(tmp_path, runtime="chaos-runc"), status=CAPS_NO_SYS_RESOURCE) == []
+
+
+def test_a_missing_node_image_is_named_with_how_to_build_it(tmp_path, monkeypatch):
+    import chaos.platforms.kind as kind
+
+    monkeypatch.setattr(kind, "lacks_sys_resource", lambda status=None: False)
+    kind_bin = tmp_path / "kind"
+    kind_bin.write_text("#!/bin/sh\nexit 0\n")
+    kind_bin.chmod(0o755)
+    cluster = KindCluster("ci", kind=str(kind_bin), docker=fake_docker(tmp_path), state_dir=tmp_path,
+                          node_image="chaos-kind-node:v1.36.3")
+    [missing] = [m for m in cluster.prerequisites(routes=False)]
+    assert missing.startswith("the node image chaos-kind-node:v1.36.3") and "fixtures/kind-node/build.py" in missing
+    present = KindCluster("ci", kind=str(kind_bin), docker=fake_docker(tmp_path, images=("chaos-kind-node:v1.36.3",)),
+                          state_dir=tmp_path, node_image="chaos-kind-node:v1.36.3")
+    assert present.prerequisites(routes=False) == []
+
+
+def test_the_node_image_build_names_a_missing_go(monkeypatch, tmp_path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("kind_node_build", REPO / "fixtures" / "kind-node" / "build.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)
+    monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
+    missing = build.missing_prerequisites()
+    assert any(m.startswith("go (Go 1.26 or newer on PATH)") for m in missing), missing
