@@ -79,10 +79,9 @@ def _validate_run(args):
         raise InvalidConfig("--image and --keep-cluster are for the kind platform", field="--platform",
                             fix="add --platform kind, or leave them out")
     options.check_prerequisites(args.platform, [s.component for s in scenarios], "--platform")
-    from .ledger import default_state_dir
     from .platforms.local import Names, local_platform_in_use
 
-    if local_platform_in_use(default_state_dir(), Names()):
+    if local_platform_in_use(Names()):
         raise InvalidConfig("another chaos run is using the local platform on this host", field="--platform",
                             fix="wait for it to finish (or stop it and run `chaos heal`)")
     return scenarios

@@ -277,7 +277,8 @@ class LocalPlatform:
             raise MissingPrerequisite("; ".join(missing), field="local platform")
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
-        self._lock_fh = open(self.state_dir / self.names.lock, "w")
+        lock_path(self.names).parent.mkdir(parents=True, exist_ok=True)
+        self._lock_fh = open(lock_path(self.names), "w")
         try:
             fcntl.flock(self._lock_fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as exc:
@@ -724,8 +725,18 @@ class LocalPlatform:
         return tcp_reachable(to_ip, port, timeout_s, netns=from_node)
 
 
-def local_platform_in_use(state_dir: Path, names: Names) -> bool:
-    path = state_dir / names.lock
+LOCK_DIR_ENV = "CHAOS_LOCK_DIR"
+
+
+def lock_path(names: Names) -> Path:
+    """The lock a run holds while it uses an instance. Host-wide, not in the state directory:
+    the namespaces, bridge and rules it guards are the host's, whatever --state-dir a run or a
+    `chaos heal` was given (a heal with another state directory swept a live run's namespaces)."""
+    return Path(os.environ.get(LOCK_DIR_ENV, "/run/chaos-harness")) / names.lock
+
+
+def local_platform_in_use(names: Names) -> bool:
+    path = lock_path(names)
     if not path.exists():
         return False
     with open(path, "a") as fh:
@@ -744,7 +755,7 @@ def heal_leftovers(*, log: Callable[[str], None] = print, force: bool = False,
     `chaos:` comment. Skipped while a run holds that instance, unless forced."""
     state_dir = Path(state_dir or default_state_dir())
     names = Names(instance)
-    if local_platform_in_use(state_dir, names) and not force:
+    if local_platform_in_use(names) and not force:
         log("skipping the sweep for leftovers: a chaos run is using the local platform (use --force)")
         return []
     done = []

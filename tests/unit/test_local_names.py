@@ -47,3 +47,24 @@ def test_prune_logs_keeps_the_most_recent_runs(tmp_path):
         (tmp_path / run_id / "pod.log").write_text("x")
     _prune_logs(tmp_path, keep=2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["20261102-000000-bbbbbb", "20261103-000000-cccccc"]
+
+
+def test_a_heal_given_another_state_dir_leaves_an_instance_in_use_alone(tmp_path, monkeypatch):
+    """The lock guarding an instance's host-wide namespaces is host-wide too: a `chaos heal
+    --state-dir X` (or a run with another state directory) must see a live run of the instance."""
+    import fcntl
+
+    from chaos.platforms.local import heal_leftovers, local_platform_in_use, lock_path
+
+    monkeypatch.setenv("CHAOS_LOCK_DIR", str(tmp_path / "locks"))
+    names = Names("ut")
+    path = lock_path(names)
+    assert path.parent == tmp_path / "locks"
+    path.parent.mkdir()
+    with open(path, "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        logged: list[str] = []
+        assert heal_leftovers(state_dir=tmp_path / "elsewhere", instance="ut", log=logged.append) == []
+        assert logged and logged[0].startswith("skipping the sweep for leftovers")
+        assert local_platform_in_use(names)
+    assert not local_platform_in_use(names)
