@@ -17,8 +17,9 @@ import pytest
 
 from chaos.errors import InvalidConfig, MissingPrerequisite
 from chaos.platforms.kind import KindCluster, KindPlatform, _undo_remove_routes, route_commands
-from chaos.platforms.stack import (STACK_FILE, WORKLOAD_KINDS, choose_hints, env_key, load_manifests, load_stack,
-                                   parse_image_options, pod_problems, resolve_images, workload_ready)
+from chaos.platforms.readiness import choose_hints, pod_problems, workload_ready
+from chaos.platforms.stack import (STACK_FILE, WORKLOAD_KINDS, env_key, load_manifests, load_stack, parse_image_options,
+                                   resolve_images)
 
 REPO = Path(__file__).resolve().parents[2]
 
