@@ -20,13 +20,13 @@ from __future__ import annotations
 import base64
 import os
 import shutil
-import subprocess
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
+from .._run import run
 from ..cache import cache_dir, cached_dir
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
@@ -65,9 +65,8 @@ def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
     """The broker's jars, resolved through Maven once and cached; later calls download nothing."""
     def resolve(tmp: Path) -> None:
         log(f"resolving Kafka {KAFKA_VERSION} jars through Maven into {libs_dir()}")
-        proc = subprocess.run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                               f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"],
-                              capture_output=True, text=True, timeout=900)
+        proc = run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"], check=False, timeout=900)
         if proc.returncode != 0:
             raise PlatformError(f"mvn could not resolve Kafka {KAFKA_VERSION}: {(proc.stdout + proc.stderr)[-1500:]}")
 

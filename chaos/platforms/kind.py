@@ -15,7 +15,7 @@ itself and loading images into the nodes. KindPlatform is the KubePlatform of th
     before they are added (undo action `kind-remove-routes`: `chaos heal` and the next run's
     start remove leftovers) and removed on close;
   - node crash and zone partition through chaos.platforms.kind_nodes (container = node name);
-  - deploy_stack/remove_stack/endpoints through chaos.platforms.stack.StackDeployer, which
+  - deploy_stack/remove_stack/endpoints through chaos.platforms.deploy.StackDeployer, which
     builds (docker build) and loads (`kind load docker-image`) a component's images first;
   - exec_in_pod through the Kubernetes exec (websocket stream) API.
 
@@ -38,8 +38,9 @@ from .._run import run
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
 from ..ledger import Ledger, Undo, default_state_dir, new_run_id, undo_action
 from ..waits import poll_until
+from .deploy import StackDeployer
 from .kube import KIND_PREFIX, KubePlatform, KubePod, _kube, api_client, mark_cluster
-from .stack import REPO, STACK_FILE, StackDeployer, load_stack
+from .stack import REPO, STACK_FILE, load_stack
 
 __all__ = ["KindCluster", "KindPlatform", "route_commands", "kind_prerequisites", "DEFAULT_CONFIG",
            "DEFAULT_NAME", "KEEP_ENV", "NAME_ENV"]

@@ -1,4 +1,4 @@
-"""The stack deployer (chaos.platforms.stack.StackDeployer) against the real control plane
+"""The stack deployer (chaos.platforms.deploy.StackDeployer) against the real control plane
 (kube-apiserver, controller-manager and scheduler built from source; kwok nodes in zones a/b/c).
 
 A small test stack is written to tmp_path: a StatefulSet of 3 with a PodDisruptionBudget and a
@@ -16,7 +16,7 @@ import time
 import pytest
 from kubernetes import client
 
-from chaos.platforms.stack import StackDeployer, StackNotReady
+from chaos.platforms.deploy import StackDeployer, StackNotReady
 from tests.kube import kubeutil
 
 pytestmark = pytest.mark.integration

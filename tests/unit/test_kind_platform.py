@@ -17,8 +17,10 @@ import pytest
 
 from chaos.errors import InvalidConfig, MissingPrerequisite
 from chaos.platforms.kind import KindCluster, KindPlatform, _undo_remove_routes, route_commands
-from chaos.platforms.stack import (STACK_FILE, WORKLOAD_KINDS, choose_hints, env_key, load_manifests, load_stack,
-                                   parse_image_options, pod_problems, resolve_images, workload_ready)
+from chaos.platforms.readiness import (LogTail, choose_hints, logs_wanted, pod_problems, recent_events, report_lines,
+                                       terminal_waits, workload_ready)
+from chaos.platforms.stack import (STACK_FILE, WORKLOAD_KINDS, env_key, images_used, load_manifests, load_stack,
+                                   parse_image_options, resolve_images)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -279,6 +281,79 @@ def test_hints_for_crashes_oom_and_failing_readiness():
                          "minio-3 runs but is not Ready: its readiness probe fails (Readiness probe failed: HTTP probe "
                          "failed with statuscode: 503); read its logs above"]
 
+
+
+def test_apply_order_puts_what_others_refer_to_first_and_workloads_last(tmp_path):
+    stack = load_stack(write_stack(tmp_path, GOOD))
+    docs = [("Job", "init"), ("StatefulSet", "a"), ("Lease", "lock"), ("PodDisruptionBudget", "a"), ("Service", "a"),
+            ("ConfigMap", "conf"), ("ServiceAccount", "a"), ("Deployment", "web")]
+    (tmp_path / "a" / "all.yaml").write_text("---\n".join(
+        f"apiVersion: v1\nkind: {kind}\nmetadata: {{name: {name}}}\n"
+        + ("spec: {template: {spec: {containers: [{name: c, image: example/server:1}]}}}\n"
+           if kind in WORKLOAD_KINDS else "") for kind, name in docs))
+    objs = load_manifests(stack, "a", {"server": "example/server:2"})
+    # A kind APPLY_ORDER does not name goes after the ones it names, before the workloads (kept in file order).
+    assert [o["kind"] for o in objs] == ["ServiceAccount", "ConfigMap", "Service", "PodDisruptionBudget", "Lease",
+                                         "Job", "StatefulSet", "Deployment"]
+    assert all(o["metadata"]["namespace"] == "chaos-stack" for o in objs)
+    assert images_used(objs) == {"example/server:2"}
+
+
+def test_terminal_waits_name_only_what_waiting_cannot_fix():
+    never = pod("redis-0", node="chaos-worker", image="redis:7.4.5", containers=[{
+        "name": "redis", "image": "redis:7.4.5", "ready": False, "restartCount": 0,
+        "state": {"waiting": {"reason": "ErrImageNeverPull", "message": 'Container image "redis:7.4.5" is not '
+                                                                         'present with pull policy of Never'}}}])
+    assert terminal_waits([never, IMAGE_PULL, CRASHING, UNSCHEDULABLE]) == ["redis-0/redis ErrImageNeverPull"]
+
+
+def test_recent_events_keep_the_newest_of_each_object_oldest_first():
+    events = [event("zookeeper-0", "BackOff", f"back-off {i}", t=f"2026-11-27T10:0{i}:00Z") for i in range(8)]
+    events += [event("zookeeper", "SuccessfulCreate", "create Pod zookeeper-0", t="2026-11-27T09:59:00Z",
+                     kind="StatefulSet"),
+               event("elsewhere-0", "Pulled", "not ours")]
+    shown = recent_events(events[::-1], {"zookeeper-0", "zookeeper"}, per_object=3)
+    assert [e["message"] for e in shown] == ["create Pod zookeeper-0", "back-off 5", "back-off 6", "back-off 7"]
+
+
+def test_logs_are_wanted_of_crashing_restarted_and_unready_containers():
+    wanted = logs_wanted([pod_problems(p) for p in (IMAGE_PULL, CRASHING, OOM, NOT_READY, UNSCHEDULABLE)])
+    # previous: the container that ended, when the current one has not ended.
+    assert wanted == [("kafka-1", "kafka", True), ("elasticsearch-2", "elasticsearch", True),
+                      ("minio-3", "minio", False)]
+
+
+def test_report_of_a_failed_wait_names_workloads_pods_events_logs_and_hints():
+    stuck = {"kind": "StatefulSet", "metadata": {"name": "zookeeper", "generation": 1},
+             "spec": {"replicas": 3}, "status": {"observedGeneration": 1, "replicas": 3, "readyReplicas": 2,
+                                                 "updatedReplicas": 3}}
+    bad = [pod_problems(UNSCHEDULABLE), pod_problems(CRASHING)]
+    events = [event("zookeeper-2", "FailedScheduling", SCHEDULER_MSG, t="2026-11-27T10:02:00Z"),
+              {**event("kafka-1", "BackOff", "Back-off restarting failed container", t="2026-11-27T10:03:00Z"),
+               "count": 5}]
+    logs = [LogTail("kafka-1", "kafka", True, ("starting", "ERROR bad config")),
+            LogTail("zookeeper-2", "zookeeper", False, error="container not found " + "x" * 300)]
+    hints = choose_hints(bad, events)
+    lines = report_lines("zookeeper", "chaos-stack", "not ready after 8 s", [stuck], bad, events, logs, hints,
+                         events_error=None)
+    assert lines[:9] == [
+        "zookeeper: not ready after 8 s in namespace chaos-stack:",
+        "  StatefulSet/zookeeper: 2/3 ready, 3/3 updated",
+        "  pod zookeeper-2 (node -): phase Pending",
+        "    condition PodScheduled=False Unschedulable: 0/6 nodes are available: 6 node(s) didn't match Pod's node "
+        "affinity/selector.",
+        "  pod kafka-1 (node chaos-worker3): phase Running",
+        "    container kafka (apache/kafka:4.1.0): waiting CrashLoopBackOff (back-off 1m20s restarting failed "
+        "container); restarts 4; last termination Error (exit code 1) at 2026-11-27T10:00:00Z",
+        "  recent events:",
+        f"    2026-11-27T10:02:00Z Pod/zookeeper-2 Warning FailedScheduling: {SCHEDULER_MSG}",
+        "    2026-11-27T10:03:00Z Pod/kafka-1 Warning BackOff (x5): Back-off restarting failed container"]
+    assert lines[9:13] == ["  last 2 log lines of kafka-1/kafka (previous container):", "    | starting",
+                           "    | ERROR bad config",
+                           f"  (logs of zookeeper-2/zookeeper unavailable: {logs[1].error[:200]})"]  # cut at 200
+    assert lines[13:] == [f"  hint: {h}" for h in hints] and len(hints) == 2
+    assert report_lines("x", "ns", "a Job failed", [], [], [], [], [], events_error="forbidden")[-2:] == [
+        "  (events unavailable: forbidden)", "  hint: read the pod states and events above"]
 
 # --- host routes and prerequisites ------------------------------------------------------------------
 
