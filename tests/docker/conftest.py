@@ -131,14 +131,20 @@ def host_rules() -> list[str]:
     return found
 
 
-def _host_rule(op: str) -> list[str]:
-    return ["iptables", "-w", "5", op, "FORWARD", *(["1"] if op == "-I" else []), "-i", BRIDGE, "-o", BRIDGE,
-            "-m", "comment", "--comment", HOST_RULE_COMMENT, "-j", "ACCEPT"]
+def _host_rule(op: str, bridge: str = BRIDGE, comment: str = HOST_RULE_COMMENT) -> list[str]:
+    """The host's FORWARD ACCEPT for frames between containers on one of our bridges."""
+    return ["iptables", "-w", "5", op, "FORWARD", *(["1"] if op == "-I" else []), "-i", bridge, "-o", bridge,
+            "-m", "comment", "--comment", comment, "-j", "ACCEPT"]
 
 
-def remove_host_rules() -> None:
+def add_host_rule(bridge: str = BRIDGE, comment: str = HOST_RULE_COMMENT) -> None:
+    remove_host_rules(bridge, comment)
+    sh(*_host_rule("-I", bridge, comment), check=True)
+
+
+def remove_host_rules(bridge: str = BRIDGE, comment: str = HOST_RULE_COMMENT) -> None:
     for _ in range(10):
-        if sh(*_host_rule("-D")).returncode != 0:
+        if sh(*_host_rule("-D", bridge, comment)).returncode != 0:
             break
 
 
@@ -365,8 +371,7 @@ class StandInCluster:
                          f"log {self.daemon.log_path})")
             # Bridged frames between our containers pass the host's FORWARD chain (br_netfilter):
             # let them through even if something sets its policy to DROP.
-            remove_host_rules()
-            sh(*_host_rule("-I"), check=True)
+            add_host_rule()
             t = time.monotonic()
             build = load_build_script()
             build._T0 = time.monotonic()
@@ -484,21 +489,25 @@ class StandInCluster:
         return left
 
 
+def live_printer(pytestconfig, tag: str) -> Callable[[str], None]:
+    """A progress printer that shows live, even under pytest's capture."""
+    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
+
+    def say(msg: str) -> None:
+        ctx = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+        with ctx:
+            sys.stdout.write(f"\n[{tag}] {msg}")
+            sys.stdout.flush()
+    return say
+
+
 @pytest.fixture(scope="session")
 def standin_cluster(pytestconfig):
     """The stand-in kind nodes for the session (see the module docstring)."""
     missing = missing_prerequisites()
     if missing:
         pytest.skip("kind node fault tests need: " + "; ".join(missing))
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-
-    def say(msg: str) -> None:  # progress shows live, even under pytest's capture
-        ctx = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-        with ctx:
-            sys.stdout.write(f"\n[docker-tests] {msg}")
-            sys.stdout.flush()
-
-    cluster = StandInCluster(say)
+    cluster = StandInCluster(live_printer(pytestconfig, "docker-tests"))
     try:
         cluster.up()
     except RuntimeError as exc:

@@ -24,14 +24,15 @@ import contextlib
 import importlib.util
 import os
 import shutil
-import sys
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Callable
 
 import pytest
 
-from tests.docker.conftest import (DockerDaemon, host_snapshot, remove_run_dirs, restore_host, sh)
+from tests.docker.conftest import (DockerDaemon, add_host_rule, host_snapshot, live_printer, remove_host_rules,
+                                   remove_run_dirs, restore_host, sh)
 
 REPO = Path(__file__).resolve().parents[2]
 BUILD_SCRIPT = REPO / "fixtures" / "kind-node" / "build.py"
@@ -51,22 +52,25 @@ def load_build_script():
     return module
 
 
+def first_line(proc: subprocess.Popen, prefix: str, timeout_s: float) -> str:
+    """The first line a victim subprocess prints that starts with `prefix` (what it printed
+    before, in the assertion, when it exits or the time runs out without one)."""
+    line, seen = "", []
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        seen.append(line)
+        if line.startswith(prefix) or not line:
+            break
+    assert line.startswith(prefix), f"the victim run never printed {prefix}: {''.join(seen)[-3000:]}"
+    return line
+
+
 def missing_prerequisites() -> list[str]:
     missing = load_build_script().missing_prerequisites()
     if shutil.which("dockerd") is None:
         missing.append("dockerd (apt-get install docker.io)")
     return missing
-
-
-def _host_rule(op: str) -> list[str]:
-    return ["iptables", "-w", "5", op, "FORWARD", *(["1"] if op == "-I" else []), "-i", BRIDGE, "-o", BRIDGE,
-            "-m", "comment", "--comment", HOST_RULE_COMMENT, "-j", "ACCEPT"]
-
-
-def remove_host_rules() -> None:
-    for _ in range(10):
-        if sh(*_host_rule("-D")).returncode != 0:
-            break
 
 
 class KindTier:
@@ -98,8 +102,7 @@ class KindTier:
             self.say(f"dockerd {'adopted' if self.daemon.adopted else 'started'} (pid {self.daemon.pid}"
                      + (", default runtime runc-wrapper.sh: this host lacks CAP_SYS_RESOURCE" if self.wrapped else "")
                      + ")")
-            remove_host_rules()
-            sh(*_host_rule("-I"), check=True)
+            add_host_rule(BRIDGE, HOST_RULE_COMMENT)
             if sh(*self.docker, "network", "inspect", NETWORK).returncode != 0:
                 sh(*self.docker, "network", "create", "--driver", "bridge", "--subnet", SUBNET,
                    "-o", f"com.docker.network.bridge.name={BRIDGE}", NETWORK, check=True)
@@ -141,7 +144,7 @@ class KindTier:
             return {"errors": errors} if errors else {}
         with contextlib.suppress(Exception):
             sh(*self.docker, "network", "rm", NETWORK, timeout=60)
-        remove_host_rules()
+        remove_host_rules(BRIDGE, HOST_RULE_COMMENT)
         self.daemon.stop()
         if self.before is not None:
             restore_host(self.before)
@@ -171,15 +174,7 @@ def kind_tier(pytestconfig):
     missing = missing_prerequisites()
     if missing:
         pytest.skip("the kind tier needs: " + "; ".join(missing))
-    capture = pytestconfig.pluginmanager.getplugin("capturemanager")
-
-    def say(msg: str) -> None:
-        ctx = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
-        with ctx:
-            sys.stdout.write(f"\n[kind-tier] {msg}")
-            sys.stdout.flush()
-
-    tier = KindTier(say, keep=os.environ.get("CHAOS_KEEP_CLUSTER") == "1")
+    tier = KindTier(live_printer(pytestconfig, "kind-tier"), keep=os.environ.get("CHAOS_KEEP_CLUSTER") == "1")
     try:
         tier.up()
     except Exception as exc:

@@ -27,6 +27,7 @@ from chaos.ledger import owner_alive, pending_undos
 from chaos.platforms.kind_nodes import rule_comment, rules_with_comment
 from chaos.timeline import Timeline
 from chaos.waits import poll_until
+from tests.kind.conftest import first_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.kind]
 
@@ -240,14 +241,7 @@ def test_chaos_heal_undoes_a_sigkilled_runs_partition_and_crash(kind_tier, kind_
                                *kind_tier.docker], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line, seen = "", []
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            line = victim.stdout.readline()
-            seen.append(line)
-            if line.startswith("INJECTED") or not line:
-                break
-        assert line.startswith("INJECTED"), f"the victim run did not inject: {''.join(seen)[-2000:]}"
+        line = first_line(victim, "INJECTED", 120)
         _, run_id, added, present, was_running = line.split()
         assert int(added) == int(present) > 0 and was_running == "False", line
         os.kill(victim.pid, signal.SIGKILL)

@@ -11,12 +11,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from chaos.ledger import owner_alive, pending_undos
+from tests.kind.conftest import first_line
 
 pytestmark = [pytest.mark.integration, pytest.mark.kind]
 
@@ -71,14 +71,7 @@ def test_chaos_heal_deletes_a_killed_runs_cluster_and_host_routes(kind_tier, tmp
                                str(kind_tier.kind_binary), *kind_tier.docker], cwd=REPO, env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        line, seen = "", []
-        deadline = time.monotonic() + 420
-        while time.monotonic() < deadline:
-            line = victim.stdout.readline()
-            seen.append(line)
-            if line.startswith("CREATED") or not line:
-                break
-        assert line.startswith("CREATED"), f"the victim run did not create its cluster: {''.join(seen)[-3000:]}"
+        first_line(victim, "CREATED", 420)
         os.kill(victim.pid, signal.SIGKILL)
         victim.wait(10)
 
