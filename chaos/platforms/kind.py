@@ -121,10 +121,9 @@ def runtime_prerequisite(docker: str | Sequence[str] = "docker", status: str | N
     if not lacks_sys_resource(status):
         return []
     try:
-        proc = subprocess.run([*_argv(docker), "info", "--format", "{{.DefaultRuntime}}"], capture_output=True,
-                              text=True, timeout=20)
+        proc = run([*_argv(docker), "info", "--format", "{{.DefaultRuntime}}"], check=False, timeout=20)
         runtime = proc.stdout.strip() if proc.returncode == 0 else ""
-    except (OSError, subprocess.TimeoutExpired):
+    except PlatformError:  # no docker, or no answer: the daemon check names that
         runtime = ""
     if runtime == "chaos-runc":
         return []

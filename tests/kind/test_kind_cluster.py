@@ -9,7 +9,6 @@ stack's namespace so that the platform's pod lookups find them.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -269,4 +268,3 @@ def test_chaos_heal_undoes_a_sigkilled_runs_partition_and_crash(kind_tier, kind_
             victim.kill()
             victim.wait(10)
         subprocess.run([*kind_tier.docker, "start", crash], capture_output=True, timeout=60)
-        print(json.dumps({"crashed": crash}))
