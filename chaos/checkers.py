@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from chaos.slo import SLO
-from chaos.timeline import COMPLETIONS, INFO, INVOKE, OK, SESSION, Event
+from chaos.timeline import COMPLETIONS, INFO, INVOKE, NEMESIS, OK, SESSION, Event
 
 __all__ = [
     "WriteLoss",
@@ -485,11 +485,11 @@ def judge(
         fail(f"client sessions lost: {session['sessions_lost']} > max_sessions_lost {slo.max_sessions_lost}")
 
     if slo.expect_writes_refused:
-        accepted = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
+        accepted, effective_s = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
         if accepted:
             fail(
-                f"{accepted} writes acknowledged after injection at {_g(injected_s)} s and before heal "
-                f"at {_g(end_s if healed_s is None else healed_s)} s; expect_writes_refused is true"
+                f"{accepted} writes acknowledged after the fault took full effect at {_g(effective_s)} s and "
+                f"before heal at {_g(end_s if healed_s is None else healed_s)} s; expect_writes_refused is true"
             )
 
     metrics: dict[str, Any] = {
@@ -522,12 +522,16 @@ def judge(
     return Verdict(combined.verdict, combined.reasons, metrics)
 
 
-def _writes_acked_during_fault(events: Sequence[Event], injected_s: float, healed_s: float) -> int:
-    """Writes issued at or after injection and acknowledged before heal.
+def _writes_acked_during_fault(events: Sequence[Event], injected_s: float, healed_s: float) -> tuple[int, float]:
+    """Writes issued once the fault was in full effect and acknowledged before heal.
 
-    A write invoked before the injection may legitimately be acknowledged just after it (it had
-    its quorum already), so only writes the client sent into the fault count.
+    The fault is in full effect when its proof is recorded: a fault of several steps (quorum
+    loss holds down one pod after another) leaves a quorum between its first and last step, and
+    a write sent then may legitimately be acknowledged. A write invoked before that had its
+    quorum, so only writes the client sent into the complete fault count.
     """
+    proofs = [e.t for e in events if e.kind == NEMESIS and e.op == "proof" and e.t >= injected_s]
+    effective_s = min(proofs) if proofs else injected_s
     invoked_at: dict[tuple[str, Any], float] = {}
     count = 0
     for e in events:
@@ -535,10 +539,10 @@ def _writes_acked_during_fault(events: Sequence[Event], injected_s: float, heale
             continue
         if e.kind == INVOKE:
             invoked_at[(e.process, e.value)] = e.t
-        elif e.kind == OK and injected_s <= e.t <= healed_s:
+        elif e.kind == OK and effective_s <= e.t <= healed_s:
             start = invoked_at.get((e.process, e.value))
             if start is None and e.latency_s is not None:
                 start = e.t - e.latency_s
-            if start is None or start >= injected_s:
+            if start is None or start >= effective_s:
                 count += 1
-    return count
+    return count, effective_s

@@ -331,7 +331,7 @@ def test_expect_writes_refused_fails_when_a_write_is_acknowledged_during_the_fau
     accepted = refused + op(15.0, 15.2, OK, 777, node="pg0")
     v = run_judge(accepted, acked_ids(accepted), slo=slo)
     assert v.verdict == "fail"
-    assert any("1 writes acknowledged after injection" in r for r in v.reasons)
+    assert any("1 writes acknowledged after the fault took full effect" in r for r in v.reasons)
 
 
 def test_expect_writes_refused_ignores_a_write_sent_before_the_fault():
@@ -340,6 +340,21 @@ def test_expect_writes_refused_ignores_a_write_sent_before_the_fault():
         + op(10.4, 10.6, OK, 888, node="pg0")  # had its quorum before the partition
     v = run_judge(events, slo=slo)
     assert not any("expect_writes_refused" in r for r in v.reasons)
+
+
+def test_expect_writes_refused_counts_from_when_the_fault_took_full_effect():
+    # A quorum loss holds down one pod after another: between the first step (injection at
+    # 10.5) and the last (the proof at 11.5) a quorum remains and may acknowledge a write.
+    slo = SLO(expect_writes_refused=True, max_unavailability_s=None)
+    base = history([(t / 2, OK, "pg0") for t in range(1, 21)] + [(20.5 + t / 2, OK, "pg0") for t in range(15)]) \
+        + [Event(INJECTED, NEMESIS, "nemesis", "inject"), Event(11.5, NEMESIS, "nemesis", "proof")]
+    between = base + op(10.8, 11.7, OK, 888, node="pg1")  # sent while pg1's quorum still stood
+    v = run_judge(between, slo=slo)
+    assert not any("expect_writes_refused" in r for r in v.reasons), v.reasons
+    after = base + op(12.0, 12.1, OK, 999, node="pg1")  # sent into the complete fault
+    v = run_judge(after, slo=slo)
+    assert v.verdict == "fail"
+    assert any("1 writes acknowledged after the fault took full effect at 11.5 s" in r for r in v.reasons), v.reasons
 
 
 def test_recovery_only_after_heal_is_no_failover():
