@@ -70,6 +70,7 @@ def _validate_run(args):
     scenarios = select(args.selector)
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")
+    args.repeat = options.repeat_count(args.repeat, "--repeat")
     scenarios = _on_platform(scenarios, args.platform, explicit=bool(args.selector))
     if args.platform == "kind":
         options.image_overrides(args.image, args.platform)  # bad keys or stack.yaml: named here
@@ -104,6 +105,8 @@ def cmd_run(args) -> int:
         pytest_args += ["--chaos-select", s.key]
     if args.seed is not None:
         pytest_args += ["--chaos-seed", str(args.seed)]
+    if args.repeat > 1:
+        pytest_args += ["--chaos-repeat", str(args.repeat)]
     if args.platform == "kind":
         pytest_args += ["--chaos-kind-name", args.kind_name] + ["--keep-cluster"] * bool(args.keep_cluster)
         for image in args.image:
@@ -124,8 +127,8 @@ def cmd_run(args) -> int:
             print(f"chaos: report {write_report(report_dir)}")
         except ChaosError as exc:
             _err(f"HTML report not written: {exc}")
-    if len(results) < len(scenarios):
-        _err(f"only {len(results)} of {len(scenarios)} experiments produced a result: the harness failed "
+    if len(results) < len(scenarios) * args.repeat:
+        _err(f"only {len(results)} of {len(scenarios) * args.repeat} experiment runs produced a result: the harness failed "
              "(see the errors above)")
         return EXIT_HARNESS
     if all(r["verdict"] == "pass" for r in results):
@@ -222,6 +225,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="kind: use image REF for fixtures/kind/stack.yaml's KEY (repeatable)")
     p.add_argument("--report-dir", default=None, help="default: reports/<run id>")
     p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--repeat", default="1", metavar="N",
+                   help="run each experiment N times, each with its own seed derived from --seed; prints the "
+                        "spread (median, p95, min, max) and writes it to distribution.json")
     p.add_argument("--slo", default=str(DEFAULT_SLO_FILE), help="SLO file (default experiments/slo.yaml)")
     p.add_argument("--junitxml", default=None, help="also write JUnit XML here")
     p.set_defaults(fn=cmd_run)

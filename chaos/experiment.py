@@ -21,7 +21,7 @@ from .checkers import Verdict
 from .components.base import Target
 from .errors import HarnessError, NotSteady
 from .faults import make_fault
-from .results import build_result, write_result
+from .results import Repeat, build_result, write_result
 from .slo import SLO
 from .targeting import choose
 from .timeline import COMPLETIONS, INVOKE, OK, PHASE, Timeline
@@ -81,9 +81,11 @@ def _no_progress(label: str) -> ContextManager:
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
                  run_id: str, settings: RunSettings = RunSettings(),
                  log: Callable[[str], None] = lambda m: None,
-                 progress: Callable[[str], ContextManager] = _no_progress) -> Outcome:
+                 progress: Callable[[str], ContextManager] = _no_progress,
+                 repeat: Repeat | None = None) -> Outcome:
     """Run one experiment end to end and write its results document. `progress(label)` wraps
-    each long step (e.g. chaos.progress.Progress, to show it live)."""
+    each long step (e.g. chaos.progress.Progress, to show it live). `repeat` says which of a
+    repeated experiment's runs this is (each has its own seed, probe key and results directory)."""
     phases: dict[str, float] = {}
     wall_start = datetime.now(timezone.utc)
     t_start = time.monotonic()
@@ -100,7 +102,7 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
     phase("steady_wait", t0)
 
     timeline = Timeline()
-    probe_key = f"{scenario.key}@{run_id}"
+    probe_key = f"{scenario.key}@{run_id}" + (f"-{repeat.index}" if repeat and repeat.of > 1 else "")
     probe = component.probe(timeline, probe_key, interval_s=settings.probe_interval_s)
     fault = None
     target: Target | None = None
@@ -213,7 +215,8 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         seed=seed, target=target.to_dict() if target else {}, proof=proof, config=component.config(),
         windows={"injected_s": injected_s, "healed_s": healed_s, "end_s": round(end_s, 3)},
         verdict=verdict, slo=slo, started_at=wall_start,
-        extra={"run_id": run_id, "phases_s": phases, "description": scenario.description,
+        extra={"run_id": run_id, **({"repeat": repeat.to_dict()} if repeat and repeat.of > 1 else {}),
+               "phases_s": phases, "description": scenario.description,
                "negative_control": scenario.negative_control, "recovered_steady": recovered,
                "acked_by": _acked_by(timeline)})
     path = write_result(report_dir, result, timeline.events)

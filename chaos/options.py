@@ -11,7 +11,10 @@ from typing import Iterable
 
 from .errors import InvalidConfig, MissingPrerequisite
 
-__all__ = ["check_platform", "check_experiment_platform", "image_overrides", "check_prerequisites"]
+__all__ = ["check_platform", "check_experiment_platform", "image_overrides", "check_prerequisites", "repeat_count",
+           "MAX_REPEAT"]
+
+MAX_REPEAT = 100
 
 
 def check_platform(platform: str, option: str) -> None:
@@ -20,6 +23,15 @@ def check_platform(platform: str, option: str) -> None:
 
     if platform not in PLATFORMS:
         raise InvalidConfig(f"unknown platform {platform!r}", field=option, fix=f"one of: {', '.join(PLATFORMS)}")
+
+
+def repeat_count(value: object, option: str) -> int:
+    """How many times each experiment runs: a whole number from 1 to MAX_REPEAT."""
+    text = str(value).strip()
+    if not text.isdigit() or not 1 <= int(text) <= MAX_REPEAT:
+        raise InvalidConfig(f"{value!r} is not a whole number from 1 to {MAX_REPEAT}", field=option,
+                            fix=f"e.g. {option} 5")
+    return int(text)
 
 
 def check_experiment_platform(platform: str, option: str) -> None:

@@ -22,7 +22,7 @@ from .catalog import Scenario, select
 from .errors import ChaosError
 from .experiment import Outcome, run_scenario
 from .ledger import new_run_id
-from .results import junit_properties, summary_table
+from .results import Repeat, distribution_table, junit_properties, repeat_seed, summary_table, write_distributions
 from .slo import SLOBook, load_slo_file
 
 DEFAULT_SLO_FILE = Path(__file__).resolve().parents[1] / "experiments" / "slo.yaml"
@@ -39,6 +39,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-report-dir", default=None,
                     help="directory for results JSON and timelines (default: reports/<run id>)")
     group.addoption("--chaos-seed", type=int, default=None, help="seed for target choice (default: random, printed)")
+    group.addoption("--chaos-repeat", default="1", metavar="N",
+                    help="run each experiment N times, each with its own seed derived from --chaos-seed; "
+                         "the spread (median, p95, min, max) is printed and written to distribution.json")
     group.addoption("--chaos-slo", default=os.environ.get("CHAOS_SLO_FILE", str(DEFAULT_SLO_FILE)),
                     help="SLO file (default: experiments/slo.yaml)")
     group.addoption("--chaos-select", action="append", default=[],
@@ -81,6 +84,7 @@ def pytest_configure(config: pytest.Config) -> None:
         seed = random.SystemRandom().randrange(1, 2**31)
     state: dict[str, Any] = {"run_id": run_id, "seed": seed}
     try:
+        state["repeat"] = options.repeat_count(config.getoption("chaos_repeat"), "--chaos-repeat")
         state["slo_book"] = load_slo_file(config.getoption("chaos_slo"))
         state["selection"] = select(config.getoption("chaos_select"), include_negative=True) \
             if config.getoption("chaos_select") else None
@@ -98,6 +102,19 @@ def pytest_configure(config: pytest.Config) -> None:
         def _term(signum, frame):
             raise KeyboardInterrupt("SIGTERM")
         signal.signal(signal.SIGTERM, _term)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """--chaos-repeat N: every test that runs experiments runs N times (ids r1..rN)."""
+    repeat = metafunc.config.stash[_STATE].get("repeat", 1)
+    if repeat > 1 and "chaos_experiment" in metafunc.fixturenames:
+        metafunc.parametrize("chaos_repeat", range(1, repeat + 1), indirect=True, ids=lambda i: f"r{i}")
+
+
+@pytest.fixture
+def chaos_repeat(request: pytest.FixtureRequest) -> int:
+    """Which run of a repeated experiment this test is (1 when not repeated)."""
+    return getattr(request, "param", 1)
 
 
 def _scenario_of(item: pytest.Item) -> Scenario | None:
@@ -259,19 +276,22 @@ def _log(message: str) -> None:
 
 @pytest.fixture
 def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform, chaos_deployments,
-                     record_property):
+                     record_property, chaos_repeat):
     """Run a Scenario end to end; returns the Outcome (verdict, numbers, results path)."""
     book: SLOBook = chaos_state["slo_book"]
+    repeat = Repeat(chaos_repeat, chaos_state.get("repeat", 1))
+    seed = repeat_seed(chaos_state["seed"], repeat.index)
 
     def run(scenario: Scenario) -> Outcome:
         component = chaos_deployments.get(scenario.component, **scenario.deployment)
         slo = book.for_experiment(scenario.component, scenario.name)
-        _log(f"{scenario.key}: seed {chaos_state['seed']}, SLO {slo.to_dict()}")
+        which = f" (run {repeat.index} of {repeat.of})" if repeat.of > 1 else ""
+        _log(f"{scenario.key}{which}: seed {seed}, SLO {slo.to_dict()}")
         from .progress import Progress
 
-        outcome = run_scenario(chaos_platform, component, scenario, slo, seed=chaos_state["seed"],
+        outcome = run_scenario(chaos_platform, component, scenario, slo, seed=seed,
                                report_dir=chaos_state["report_dir"], run_id=chaos_state["run_id"], log=_log,
-                               progress=Progress)
+                               progress=Progress, repeat=repeat)
         for name, value in junit_properties(outcome.result):
             record_property(name, value)
         request.config.stash[_RESULTS].append(outcome.result)
@@ -288,6 +308,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     state = config.stash[_STATE]
     terminalreporter.section("chaos verdicts")
     terminalreporter.write_line(summary_table(results))
+    spread = distribution_table(results)
+    if spread:
+        write_distributions(state["report_dir"], results)
+        terminalreporter.write_line(f"spread over {state['repeat']} runs of each experiment (seconds):")
+        terminalreporter.write_line(spread)
     terminalreporter.write_line(f"seed {state['seed']} (replay with --chaos-seed {state['seed']}); "
                                 f"results in {state['report_dir']}")
     if config.getoption("chaos_report"):

@@ -6,11 +6,14 @@ Reports (terminal table, JUnit properties) read these documents and never recomp
 from __future__ import annotations
 
 import json
+import math
 import os
+import statistics
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping, Sequence
 
 from chaos.checkers import PASS, Verdict
 from chaos.errors import HarnessError, InvalidConfig
@@ -20,6 +23,15 @@ from chaos.timeline import Event, Timeline, to_jsonl
 __all__ = [
     "SCHEMA",
     "RESULT_FILE",
+    "DISTRIBUTION_FILE",
+    "DISTRIBUTION_METRICS",
+    "Repeat",
+    "repeat_seed",
+    "run_name",
+    "distribution",
+    "distributions",
+    "distribution_table",
+    "write_distributions",
     "build_result",
     "result_dir",
     "write_result",
@@ -30,6 +42,47 @@ __all__ = [
 
 SCHEMA = 1
 RESULT_FILE = "result.json"
+DISTRIBUTION_FILE = "distribution.json"
+# The metrics whose spread over repeats is summarised (seconds, from the client's side).
+DISTRIBUTION_METRICS = ("unavailability_s", "recovery_s")
+
+
+@dataclass(frozen=True)
+class Repeat:
+    """Run `index` (1-based) of `of` runs of the same experiment."""
+
+    index: int
+    of: int
+
+    def __post_init__(self):
+        if not (isinstance(self.of, int) and self.of >= 1 and isinstance(self.index, int) and 1 <= self.index <= self.of):
+            raise InvalidConfig(f"repeat {self.index} of {self.of}: need 1 <= index <= of", field="repeat")
+
+    def to_dict(self) -> dict[str, int]:
+        return {"index": self.index, "of": self.of}
+
+
+def repeat_seed(seed: int, index: int) -> int:
+    """The seed of a repeat: the run's seed for the first, a distinct one derived from it for the
+    others, so `--chaos-seed S` with the same repeat count replays every repeat."""
+    if index == 1:
+        return seed
+    return (seed + (index - 1) * 1_000_003) % (2**31 - 1) or 1
+
+
+def _repeat_of(result: Mapping[str, Any]) -> tuple[int, int] | None:
+    rep = result.get("repeat")
+    if isinstance(rep, Mapping) and isinstance(rep.get("index"), int) and isinstance(rep.get("of"), int) \
+            and rep["of"] > 1:
+        return rep["index"], rep["of"]
+    return None
+
+
+def run_name(result: Mapping[str, Any]) -> str:
+    """The experiment's name, with "#<index>" for one run of a repeated experiment."""
+    name = str(result.get("experiment", "?"))
+    rep = _repeat_of(result)
+    return f"{name} #{rep[0]}" if rep else name
 
 
 def build_result(
@@ -120,9 +173,12 @@ def atomic_write_text(path: Path, text: str, mode: int = 0o644) -> None:
 
 
 def result_dir(report_dir: str | os.PathLike[str], result: dict[str, Any]) -> Path:
-    """report_dir/<component>/<experiment name after the slash>/"""
+    """report_dir/<component>/<experiment name after the slash>/, and repeat-<index>/ below it
+    for one run of a repeated experiment."""
     name = result["experiment"].rsplit("/", 1)[-1]
-    return Path(report_dir) / _safe_part(result["component"], "component") / _safe_part(name, "experiment")
+    out = Path(report_dir) / _safe_part(result["component"], "component") / _safe_part(name, "experiment")
+    rep = _repeat_of(result)
+    return out / f"repeat-{rep[0]}" if rep else out
 
 
 def write_result(
@@ -150,6 +206,74 @@ def load_results(report_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
             raise HarnessError(f"cannot read result {path}: {exc}") from exc
         results.append(doc)
     return sorted(results, key=lambda r: str(r.get("experiment", "")))
+
+
+def _percentile(ordered: Sequence[float], q: float) -> float:
+    """The q-quantile (0..1) of sorted values, linear between the closest ranks."""
+    pos = (len(ordered) - 1) * q
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def distribution(values: Iterable[float | None]) -> dict[str, Any]:
+    """n, median, p95, min and max of the values that exist (n counts them; None when none do)."""
+    ordered = sorted(float(v) for v in values
+                     if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v))
+    if not ordered:
+        return {"n": 0, "median": None, "p95": None, "min": None, "max": None}
+    return {"n": len(ordered), "median": round(statistics.median(ordered), 3),
+            "p95": round(_percentile(ordered, 0.95), 3), "min": round(ordered[0], 3), "max": round(ordered[-1], 3)}
+
+
+def distributions(results: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per experiment run more than once: its runs' verdicts and the distribution of each metric
+    in DISTRIBUTION_METRICS (a metric a run could not measure is left out of n)."""
+    runs: dict[str, list[Mapping[str, Any]]] = {}
+    for r in results:
+        if _repeat_of(r):
+            runs.setdefault(str(r.get("experiment", "?")), []).append(r)
+    out = {}
+    for name, docs in sorted(runs.items()):
+        docs = sorted(docs, key=lambda d: _repeat_of(d) or (0, 0))
+        out[name] = {"experiment": name, "runs": len(docs), "seeds": [d.get("seed") for d in docs],
+                     "verdicts": [d.get("verdict") for d in docs],
+                     **{m: distribution((d.get("metrics") or {}).get(m) for d in docs) for m in DISTRIBUTION_METRICS}}
+    return out
+
+
+def write_distributions(report_dir: str | os.PathLike[str], results: Iterable[Mapping[str, Any]]) -> list[Path]:
+    """distribution.json beside each repeated experiment's repeat-<n>/ directories."""
+    repeated = [r for r in results if _repeat_of(r)]
+    paths = []
+    for name, dist in distributions(repeated).items():
+        first = next(r for r in repeated if str(r.get("experiment")) == name)
+        out = result_dir(report_dir, {**first, "repeat": None})
+        out.mkdir(parents=True, exist_ok=True)
+        path = out / DISTRIBUTION_FILE
+        atomic_write_text(path, json.dumps(dist, indent=2) + "\n")
+        paths.append(path)
+    return paths
+
+
+def distribution_table(results: Iterable[Mapping[str, Any]]) -> str:
+    """Plain-text table of each repeated experiment's spread ("" when nothing was repeated)."""
+    dists = distributions(results)
+    if not dists:
+        return ""
+    head = ("experiment", "runs", "pass", "unavail median", "p95", "min", "max",
+            "recovery median", "p95", "min", "max")
+    rows = []
+    for name, d in dists.items():
+        u, r = d["unavailability_s"], d["recovery_s"]
+        rows.append((name, str(d["runs"]), str(sum(v == PASS for v in d["verdicts"])),
+                     *(_cell(u[k]) for k in ("median", "p95", "min", "max")),
+                     *(_cell(r[k]) for k in ("median", "p95", "min", "max"))))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(head)]
+
+    def line(cells: Iterable[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([line(head), line("-" * w for w in widths), *(line(row) for row in rows)]) + "\n"
 
 
 def _cell(value: Any) -> str:

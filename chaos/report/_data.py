@@ -3,14 +3,19 @@
 No HTML here, and no metric is recomputed differently from chaos.checkers: the unavailability
 span is located with the checkers' own rule, and tests assert its length equals their figure.
 
-Regression rule (the trend section): a metric (unavailability_s, recovery_s) of the current run
-is flagged when it is *clearly* worse than the recent median, that is when all of these hold:
+Regression rule (the trend section). Each run contributes a *distribution* per metric
+(unavailability_s, recovery_s): its values over the experiment's repeats (`chaos run --repeat N`),
+or its single value. The current run's metric is flagged when its median is *clearly* worse than
+the earlier runs' pooled values, that is when all of these hold:
   - at least REGRESSION_MIN_RUNS (3) earlier runs have a value for it;
-  - current > median(last REGRESSION_WINDOW (7) earlier values) * REGRESSION_RATIO (1.5);
-  - current - that median > REGRESSION_MIN_DELTA_S (1.0 s): a noise floor, so 0.05 s -> 0.2 s
-    on a standby kill is not a regression.
+  - the pooled values are those of the last REGRESSION_WINDOW (7) such runs;
+  - current median > pooled median * REGRESSION_RATIO (1.5);
+  - current median - pooled median > REGRESSION_MIN_DELTA_S (1.0 s): a noise floor, so 0.05 s ->
+    0.2 s on a standby kill is not a regression;
+  - current median > the pooled values' 95th percentile: a value the earlier runs themselves
+    reached now and then is the experiment's normal spread, not a regression.
 A verdict that went from pass (in the most recent earlier run that has the experiment) to fail
-or unknown is always flagged, whatever the numbers.
+or unknown is always flagged, whatever the numbers; a run's verdict is its worst repeat's.
 """
 
 from __future__ import annotations
@@ -147,9 +152,11 @@ class ExperimentTrend:
     experiment: str
     runs: tuple[str, ...]
     verdicts: tuple[str | None, ...]
-    unavailability_s: tuple[float | None, ...]
+    unavailability_s: tuple[float | None, ...]  # per run: the median of its repeats
     recovery_s: tuple[float | None, ...]
     regressions: tuple[Regression, ...] = field(default=())
+    # Per metric, per run: every repeat's value (one value when the run was not repeated).
+    samples: Mapping[str, tuple[tuple[float, ...], ...]] = field(default_factory=dict)
 
     def regressed(self, metric: str) -> bool:
         return any(r.metric == metric for r in self.regressions)
@@ -326,49 +333,90 @@ def _verdict(value: Any) -> str:
     return value if value in (PASS, FAIL_VERDICT, UNKNOWN) else UNKNOWN
 
 
-def is_regression(previous: Sequence[float | None], current: float | None) -> tuple[bool, float | None]:
-    """The numeric rule of the module docstring: (flagged, median of the earlier values used)."""
-    earlier = [v for v in previous if v is not None][-REGRESSION_WINDOW:]
-    if current is None or len(earlier) < REGRESSION_MIN_RUNS:
-        return False, statistics.median(earlier) if earlier else None
-    median = statistics.median(earlier)
-    flagged = current > median * REGRESSION_RATIO and current - median > REGRESSION_MIN_DELTA_S
+def _samples(value: float | Sequence[float] | None) -> list[float]:
+    if value is None:
+        return []
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [float(value)]
+    return [float(v) for v in value if v is not None]
+
+
+def _p95(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * 0.95
+    lo, hi = math.floor(pos), math.ceil(pos)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
+
+
+def is_regression(previous: Sequence[float | Sequence[float] | None],
+                  current: float | Sequence[float] | None) -> tuple[bool, float | None]:
+    """The numeric rule of the module docstring: (flagged, median of the earlier values used).
+
+    Each entry of `previous` (oldest first) and `current` is one run: a value, the values of its
+    repeats, or None where the run has none."""
+    earlier = [v for v in (_samples(p) for p in previous) if v][-REGRESSION_WINDOW:]
+    pooled = [x for run in earlier for x in run]
+    median = statistics.median(pooled) if pooled else None
+    now = _samples(current)
+    if not now or len(earlier) < REGRESSION_MIN_RUNS:
+        return False, median
+    value = statistics.median(now)
+    flagged = (value > median * REGRESSION_RATIO and value - median > REGRESSION_MIN_DELTA_S
+               and value > _p95(pooled))
     return flagged, median
 
 
 _TREND_METRICS = ("unavailability_s", "recovery_s")
+_SEVERITY = {PASS: 0, UNKNOWN: 1, FAIL_VERDICT: 2}
+
+
+def _worst(verdicts: Iterable[Any]) -> str | None:
+    found = [_verdict(v) for v in verdicts]
+    return max(found, key=_SEVERITY.__getitem__) if found else None
 
 
 def trend(runs: Sequence[tuple[str, Sequence[Mapping[str, Any]]]]) -> list[ExperimentTrend]:
     """Per experiment of the last run (the current one), its metrics across `runs`
-    (label, results), oldest first, with the regressions of the current run."""
+    (label, results), oldest first, with the regressions of the current run. A run may hold
+    several results of one experiment (its repeats)."""
     if not runs:
         return []
-    by_run = [{str(r.get("experiment", "?")): r for r in results} for _, results in runs]
+    by_run: list[dict[str, list[Mapping[str, Any]]]] = []
+    for _, results in runs:
+        grouped: dict[str, list[Mapping[str, Any]]] = {}
+        for r in results:
+            grouped.setdefault(str(r.get("experiment", "?")), []).append(r)
+        by_run.append(grouped)
     labels = tuple(label for label, _ in runs)
     out = []
     for name in sorted(by_run[-1]):
-        docs = [run.get(name) for run in by_run]
-        verdicts = tuple(_verdict(d.get("verdict")) if d is not None else None for d in docs)
-        values = {
-            metric: tuple(_num((d.get("metrics") or {}).get(metric)) if d is not None else None for d in docs)
+        docs = [run.get(name, []) for run in by_run]
+        verdicts = tuple(_worst(d.get("verdict") for d in group) for group in docs)
+        samples = {
+            metric: tuple(tuple(v for d in group if (v := _num((d.get("metrics") or {}).get(metric))) is not None)
+                          for group in docs)
             for metric in _TREND_METRICS
         }
+        medians = {metric: tuple(statistics.median(run) if run else None for run in samples[metric])
+                   for metric in _TREND_METRICS}
         regressions: list[Regression] = []
         for metric in _TREND_METRICS:
-            series = values[metric]
+            series = samples[metric]
             flagged, median = is_regression(series[:-1], series[-1])
             if flagged:
+                current = medians[metric][-1]
+                runs_used = min(REGRESSION_WINDOW, sum(bool(v) for v in series[:-1]))
+                spread = f" (median of {len(series[-1])} repeats)" if len(series[-1]) > 1 else ""
                 regressions.append(Regression(
-                    name, metric, series[-1], median,
-                    f"{metric} {series[-1]:.3f} s > {REGRESSION_RATIO:g} x median {median:.3f} s of the last "
-                    f"{min(REGRESSION_WINDOW, sum(v is not None for v in series[:-1]))} runs, "
-                    f"and {series[-1] - median:.3f} s worse (> {REGRESSION_MIN_DELTA_S:g} s)",
+                    name, metric, current, median,
+                    f"{metric} {current:.3f} s{spread} > {REGRESSION_RATIO:g} x median {median:.3f} s of the last "
+                    f"{runs_used} runs' values, {current - median:.3f} s worse (> {REGRESSION_MIN_DELTA_S:g} s), "
+                    "and above their 95th percentile",
                 ))
         earlier = [v for v in verdicts[:-1] if v is not None]
         if earlier and earlier[-1] == PASS and verdicts[-1] in (FAIL_VERDICT, UNKNOWN):
             regressions.append(Regression(
                 name, "verdict", verdicts[-1], earlier[-1], f"verdict went from pass to {verdicts[-1]}"))
-        out.append(ExperimentTrend(name, labels, verdicts, values["unavailability_s"], values["recovery_s"],
-                                   tuple(regressions)))
+        out.append(ExperimentTrend(name, labels, verdicts, medians["unavailability_s"], medians["recovery_s"],
+                                   tuple(regressions), samples))
     return out

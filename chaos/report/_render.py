@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from chaos.checkers import FAIL_VERDICT, PASS, UNKNOWN
 from chaos.errors import InvalidConfig
-from chaos.results import RESULT_FILE, atomic_write_text, load_results, result_dir
+from chaos.results import RESULT_FILE, atomic_write_text, distributions, load_results, result_dir, run_name
 
 from ._charts import timeline_svg, trend_svg
 from ._data import (
@@ -79,7 +79,7 @@ def _timeline_path(report_dir: Path, result: Mapping[str, Any], found: Mapping[s
     except (InvalidConfig, KeyError, TypeError):
         candidate = None
     if candidate is None or not (candidate / RESULT_FILE).is_file():
-        candidate = found.get(str(result.get("experiment")))
+        candidate = found.get(run_name(result))
     return None if candidate is None else candidate / name
 
 
@@ -88,10 +88,10 @@ def _result_dirs(report_dir: Path) -> dict[str, Path]:
     out: dict[str, Path] = {}
     for path in sorted(report_dir.rglob(RESULT_FILE)):
         try:
-            name = json.loads(path.read_text(encoding="utf-8")).get("experiment")
+            name = run_name(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError, AttributeError):
             continue
-        out.setdefault(str(name), path.parent)
+        out.setdefault(name, path.parent)
     return out
 
 
@@ -271,7 +271,7 @@ footer{color:var(--muted);font-size:12px;margin-top:30px}
 
 def _page(root: Path, results: Sequence[Mapping[str, Any]], summaries: Sequence[TimelineSummary],
           trends: Sequence[ExperimentTrend], history_labels: Sequence[str]) -> str:
-    anchors = anchor_ids(str(r.get("experiment", "?")) for r in results)
+    anchors = anchor_ids(run_name(r) for r in results)
     matrix = suite_matrix(results, anchors)
     counts = {v: sum(1 for r in results if _verdict_class(r.get("verdict")) == v) for v in (PASS, FAIL_VERDICT, UNKNOWN)}
     platforms = sorted({str(r.get("platform")) for r in results if r.get("platform")})
@@ -294,10 +294,13 @@ def _page(root: Path, results: Sequence[Mapping[str, Any]], summaries: Sequence[
         "</header>",
         _matrix_html(matrix),
     ]
+    spread = distributions(results)
+    if spread:
+        parts.append(_spread_html(spread, results, anchors))
     if trends:
         parts.append(_trend_html(trends, history_labels, anchors))
     for r, s in zip(results, summaries):
-        parts.append(_experiment_html(r, s, anchors[str(r.get("experiment", "?"))]))
+        parts.append(_experiment_html(r, s, anchors[run_name(r)]))
     parts.append(f"<footer>Report directory {_e(root)}. Metrics are the checkers' figures from each result.json "
                  "(chaos/checkers.py); charts bucket the probe operations of timeline.jsonl.</footer>")
     parts.append("</main></body></html>\n")
@@ -412,7 +415,7 @@ def _kv_table(values: Mapping[str, Any], cls: str) -> str:
 
 
 def _experiment_html(result: Mapping[str, Any], summary: TimelineSummary, anchor: str) -> str:
-    name = str(result.get("experiment", "?"))
+    name = run_name(result)
     verdict = _verdict_class(result.get("verdict"))
     window = fault_window(result)
     recovered_at = recovery_point(result)
@@ -465,16 +468,39 @@ def _experiment_html(result: Mapping[str, Any], summary: TimelineSummary, anchor
     return "".join(out)
 
 
+def _spread_html(spread: Mapping[str, Mapping[str, Any]], results: Sequence[Mapping[str, Any]],
+                 anchors: Mapping[str, str]) -> str:
+    """One row per repeated experiment: its runs' verdicts and the spread of each metric."""
+    out = ['<section class="card" id="spread"><h2>Spread over repeats</h2>',
+           '<p class="sub">Each experiment below ran several times, each run with its own seed; the numbers are '
+           "seconds from the clients' side (median, 95th percentile, min and max over the runs that measured "
+           "them).</p><table><thead><tr><th>experiment</th><th>runs</th>"
+           "<th>unavailability_s median / p95 / min / max</th><th>recovery_s median / p95 / min / max</th>"
+           "</tr></thead><tbody>"]
+    for name, d in spread.items():
+        links = " ".join(
+            f'<a class="badge verdict-{_e(_verdict_class(r.get("verdict")))}" href="#{_e(anchors.get(run_name(r), ""))}">'
+            f'{_e(str(r.get("verdict", "?"))[0].upper())}</a>'
+            for r in results if str(r.get("experiment")) == name)
+        cells = "".join(
+            "<td>" + " / ".join(_fmt(d[m][k]) for k in ("median", "p95", "min", "max")) + f" (n={d[m]['n']})</td>"
+            for m in ("unavailability_s", "recovery_s"))
+        out.append(f'<tr data-experiment="{_e(name)}"><td>{_e(name)}</td><td>{links}</td>{cells}</tr>')
+    out.append("</tbody></table></section>")
+    return "".join(out)
+
+
 def _trend_html(trends: Sequence[ExperimentTrend], history_labels: Sequence[str], anchors: Mapping[str, str]) -> str:
     flagged = sum(1 for t in trends if t.regressions)
     out = ['<section class="card" id="trend"><h2>Trend</h2>',
            f'<p class="sub">{len(history_labels)} earlier run(s), oldest first: {_e(", ".join(history_labels))}; '
            "then this run (the large dot). "
-           f"<b>Regression rule:</b> a metric is flagged when at least {REGRESSION_MIN_RUNS} earlier runs have it, "
-           f"this run's value is more than {REGRESSION_RATIO:g} × the median of the last (up to) "
-           f"{REGRESSION_WINDOW} earlier values, <i>and</i> more than {REGRESSION_MIN_DELTA_S:g} s above it "
-           "(a noise floor); a verdict that went from pass to fail or unknown is always flagged. "
-           f"Dashed line: that median. {flagged} experiment(s) flagged.</p>",
+           f"<b>Regression rule:</b> a run's value is the median of its repeats (or its one value). A metric is "
+           f"flagged when at least {REGRESSION_MIN_RUNS} earlier runs have it and this run's value is more than "
+           f"{REGRESSION_RATIO:g} × the median of the last (up to) {REGRESSION_WINDOW} earlier runs' values, "
+           f"more than {REGRESSION_MIN_DELTA_S:g} s above it (a noise floor), <i>and</i> above their 95th "
+           "percentile (the spread those runs already showed); a verdict that went from pass to fail or unknown "
+           f"is always flagged. Dashed line: that median. {flagged} experiment(s) flagged.</p>",
            "<table><thead><tr><th>experiment</th><th>verdicts</th><th>unavailability_s</th><th>recovery_s</th>"
            "<th>regression</th></tr></thead><tbody>"]
     for t in trends:
@@ -484,10 +510,14 @@ def _trend_html(trends: Sequence[ExperimentTrend], history_labels: Sequence[str]
             f'<span class="badge" title="{_e(run)}: absent">·</span>' for run, v in zip(t.runs, t.verdicts))
         cells = []
         for metric, values in (("unavailability_s", t.unavailability_s), ("recovery_s", t.recovery_s)):
-            _, median = is_regression(values[:-1], values[-1])
+            series = t.samples.get(metric) or values
+            _, median = is_regression(series[:-1], series[-1])
             svg = trend_svg(values, flagged=t.regressed(metric), median=median, labels=t.runs,
                             title=f"{t.experiment} {metric} across runs")
             cur = "–" if values[-1] is None else f"{values[-1]:.2f} s"
+            now = (t.samples.get(metric) or ((),))[-1]
+            if len(now) > 1:
+                cur += f" (median of {len(now)}: {min(now):.2f}–{max(now):.2f} s)"
             med = "" if median is None else f" (median {median:.2f} s)"
             cells.append(f'<td class="metric-{metric}{" regression" if t.regressed(metric) else ""}">{svg}'
                          f'<div class="vals">this run {_e(cur)}{_e(med)}</div></td>')

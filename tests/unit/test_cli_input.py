@@ -205,7 +205,7 @@ def test_chaos_run_and_the_pytest_plugin_validate_with_the_same_functions(monkey
 
         def __init__(self, **opts):
             self.opts = {"chaos_seed": None, "chaos_slo": str(pytest_plugin.DEFAULT_SLO_FILE), "chaos_select": [],
-                         "chaos_image": [], **opts}
+                         "chaos_image": [], "chaos_repeat": "1", **opts}
             self.stash = {}
 
         def getoption(self, name):
@@ -228,4 +228,18 @@ def test_chaos_run_and_the_pytest_plugin_validate_with_the_same_functions(monkey
     with pytest.raises(pytest.UsageError, match="stopped by the test"):
         pytest_plugin.pytest_configure(Config(chaos_platform="kind", chaos_image=["redis=redis:7"]))
     assert calls == [("image_overrides", ["redis=redis:7"], "kind")] * 2
+
+    calls.clear()
+    monkeypatch.setattr(options, "repeat_count", recording("repeat_count"))
+    assert cli.main(["run", "--repeat", "3", "postgres"]) == cli.EXIT_INPUT
+    with pytest.raises(pytest.UsageError, match="stopped by the test"):
+        pytest_plugin.pytest_configure(Config(chaos_platform="local", chaos_repeat="3"))
+    assert calls == [("repeat_count", "3", "--repeat"), ("repeat_count", "3", "--chaos-repeat")]
     assert "stopped by the test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-2", "x", "1.5", "101"])
+def test_a_bad_repeat_count_exits_2_naming_the_option(value, capsys):
+    assert cli.main(["run", "postgres", "--repeat", value]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert "--repeat" in err and "whole number from 1 to 100" in err

@@ -157,3 +157,20 @@ def test_an_empty_or_missing_report_dir_is_the_users_mistake(tmp_path):
     _write_malicious(tmp_path / "run")
     with pytest.raises(InvalidConfig, match="history directory"):
         render_report(tmp_path / "run", history=[tmp_path / "missing"])
+
+
+def test_repeats_get_a_section_each_and_a_spread_table(tmp_path):
+    from chaos.results import Repeat
+
+    for i, unavail in enumerate((3.86, 6.61, 4.5), start=1):
+        verdict = Verdict("pass", (), {"unavailability_s": unavail, "recovery_s": unavail + 0.2})
+        doc = build_result(experiment="kafka/leader-kill", component="kafka", fault="kill", platform="local",
+                           seed=100 + i, target={}, proof={"proven": True}, config={},
+                           windows={"injected_s": 2.0, "healed_s": 8.0, "end_s": 12.0}, verdict=verdict,
+                           slo=SLO(), extra={"repeat": Repeat(i, 3).to_dict()})
+        write_result(tmp_path, doc, [])
+    html = render_report(tmp_path)
+    for i in (1, 2, 3):
+        assert f'data-experiment="kafka/leader-kill #{i}"' in html
+    assert 'id="spread"' in html
+    assert "4.500 / 6.399 / 3.860 / 6.610 (n=3)" in html

@@ -131,3 +131,57 @@ def test_junit_properties():
                      "verdict": "pass", "seed": "7"}
     assert [name for name, _ in junit_properties(make_result())][0] == "unavailability_s"
 
+
+
+# ------------------------------------------------------------------------------ repeats
+
+
+def test_each_repeat_has_its_own_directory_and_name(tmp_path):
+    from chaos.results import Repeat, result_dir, run_name
+
+    doc = {"experiment": "kafka/leader-kill", "component": "kafka"}
+    assert result_dir(tmp_path, doc) == tmp_path / "kafka" / "leader-kill"
+    assert run_name(doc) == "kafka/leader-kill"
+    rep = {**doc, "repeat": Repeat(2, 3).to_dict()}
+    assert result_dir(tmp_path, rep) == tmp_path / "kafka" / "leader-kill" / "repeat-2"
+    assert run_name(rep) == "kafka/leader-kill #2"
+
+
+@pytest.mark.parametrize("index, of", [(0, 3), (4, 3), (1, 0)])
+def test_a_repeat_outside_its_count_is_refused(index, of):
+    from chaos.errors import InvalidConfig
+    from chaos.results import Repeat
+
+    with pytest.raises(InvalidConfig, match="repeat"):
+        Repeat(index, of)
+
+
+def test_repeat_seeds_replay_and_differ():
+    from chaos.results import repeat_seed
+
+    seeds = [repeat_seed(1913123867, i) for i in range(1, 6)]
+    assert seeds[0] == 1913123867 and len(set(seeds)) == 5
+    assert seeds == [repeat_seed(1913123867, i) for i in range(1, 6)]
+    assert all(0 < s < 2**31 for s in seeds)
+
+
+def test_distribution_of_a_repeated_experiment(tmp_path):
+    from chaos.results import distribution, distribution_table, distributions, write_distributions
+
+    assert distribution([]) == {"n": 0, "median": None, "p95": None, "min": None, "max": None}
+    assert distribution([3.0, None, 1.0, 2.0]) == {"n": 3, "median": 2.0, "p95": 2.9, "min": 1.0, "max": 3.0}
+    docs = [{"experiment": "kafka/leader-kill", "component": "kafka", "seed": s, "verdict": v,
+             "repeat": {"index": i, "of": 3}, "metrics": {"unavailability_s": u, "recovery_s": u + 0.5}}
+            for i, s, v, u in [(1, 11, "pass", 3.86), (2, 12, "pass", 6.61), (3, 13, "fail", 4.5)]]
+    single = {"experiment": "redis/master-kill", "component": "redis", "metrics": {"unavailability_s": 2.0}}
+    dists = distributions(docs + [single])
+    assert list(dists) == ["kafka/leader-kill"]  # a single run has no spread
+    d = dists["kafka/leader-kill"]
+    assert d["runs"] == 3 and d["seeds"] == [11, 12, 13] and d["verdicts"] == ["pass", "pass", "fail"]
+    assert d["unavailability_s"] == {"n": 3, "median": 4.5, "p95": 6.399, "min": 3.86, "max": 6.61}
+    table = distribution_table(docs + [single])
+    assert "kafka/leader-kill" in table and "redis/master-kill" not in table and "6.610" in table
+    assert distribution_table([single]) == ""
+    (path,) = write_distributions(tmp_path, docs)
+    assert path == tmp_path / "kafka" / "leader-kill" / "distribution.json"
+    assert json.loads(path.read_text())["recovery_s"]["median"] == 5.0
