@@ -22,7 +22,7 @@ REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis
 
 .PHONY: install deb run test unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
-	bench-report bench-controlplane bench-node-image bench-kind report heal doctor clean
+	bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
 install: deb $(BIN)/.installed $(FLINK_WHEEL)
 
@@ -99,6 +99,10 @@ bench-node-image: install
 
 bench-kind: install
 	$(BIN)/python tests/benchmarks/bench_kind.py
+
+# False alarms of the trend's regression rule over five identical nightly-style runs (about 25 min).
+bench-trend: install
+	$(BIN)/python tests/benchmarks/bench_trend.py
 
 # The HTML report of a run (REPORT_DIR), with earlier runs for the trend: make report HISTORY="a b"
 HISTORY ?=
