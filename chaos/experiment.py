@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from typing import Any, Callable, ContextManager
 
 from . import checkers
@@ -78,6 +78,113 @@ def _no_progress(label: str) -> ContextManager:
     return nullcontext()
 
 
+class _Phases(dict):
+    """Seconds spent per step of the run loop (results' phases_s)."""
+
+    @contextmanager
+    def timed(self, name: str):
+        t0 = time.monotonic()
+        try:
+            yield
+        finally:
+            self[name] = round(self.get(name, 0.0) + time.monotonic() - t0, 3)
+
+    def close(self, t_start: float) -> None:
+        """Total, and the harness's overhead: everything but waiting for the system (warm-up,
+        hold, recovery, verify): steadiness checks, target choice, inject and proof, heal,
+        judging. (Writing the files afterwards takes milliseconds and is not included.)"""
+        self["total"] = round(time.monotonic() - t_start, 3)
+        waits = ("warmup", "fault_hold", "recovery", "verify")
+        self["overhead"] = round(self["total"] - sum(self.get(k, 0.0) for k in waits), 3)
+
+
+@dataclass
+class _Observed:
+    """What the fault steps of one run saw."""
+
+    fault: Any = None
+    target: Target | None = None
+    injected_s: float | None = None
+    healed_s: float | None = None
+    recovered: bool = False
+    not_steady: str | None = None
+    error: BaseException | None = None
+
+
+def _warm_up(scenario: Scenario, timeline: Timeline, settings: RunSettings, progress) -> None:
+    """The probe succeeds steadily for warmup_s before anything is injected."""
+    timeline.record(PHASE, "harness", "warmup")
+    with progress(f"{scenario.key}: warm-up"):
+        warmed = poll_until(lambda: _sustained_success(timeline, 0.0, settings.warmup_s), settings.steady_timeout_s)
+    if not warmed:
+        raise HarnessError(f"{scenario.key}: the probe did not succeed steadily for {settings.warmup_s} s "
+                           f"before injection: {checkers.probe_stats(timeline.events)}")
+
+
+def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
+                     phases: _Phases, log, progress) -> None:
+    """Inject, prove, hold, heal (the fault's context manager heals on any exit)."""
+    fault = seen.fault
+    t0 = time.monotonic()
+    with fault:
+        phases["inject"] = round(time.monotonic() - t0, 3)
+        seen.injected_s = injected_s = fault.injected_s
+        log(f"{scenario.key}: injected {fault.describe()}; proven={fault.proven}")
+        with phases.timed("fault_hold"), progress(f"{scenario.key}: fault hold"):
+            if scenario.fault == "kill":
+                # Hold until failover: sustained success again, at most hold_s.
+                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
+            else:
+                time.sleep(scenario.hold_s)
+        t0 = time.monotonic()
+    phases["heal"] = round(time.monotonic() - t0, 3)
+    seen.healed_s = fault.healed_s
+    log(f"{scenario.key}: healed after {seen.healed_s - seen.injected_s:.1f} s")
+
+
+def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
+                      settings: RunSettings, log, progress) -> None:
+    """Observe until steady again: the probe succeeds for settle_s and the component is back to
+    its steady shape (all replicas, one primary), or the recovery timeout."""
+    with progress(f"{scenario.key}: recovery"):
+        recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
+        deadline = time.monotonic() + recovery_timeout_s
+        healed_s = seen.healed_s
+        seen.recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
+        seen.not_steady = None if seen.recovered else "the probe never succeeded steadily after heal"
+        if not seen.recovered:
+            return
+        try:
+            component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
+            # Keep observing after steadiness until operations have kept succeeding for
+            # settle_s (a rejoin can disturb clients), up to the recovery deadline.
+            steady_at = timeline.now()
+            poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
+                       and _no_operation_in_flight(timeline),
+                       max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
+        except NotSteady as exc:
+            seen.recovered = False
+            seen.not_steady = "; ".join(exc.problems)
+            log(f"{scenario.key}: not steady after heal: {exc}")
+
+
+def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, end_s: float,
+             present, settings: RunSettings) -> Verdict:
+    """The checkers' verdict, made unknown by an interrupted run and failed by a system that did
+    not return to its steady shape (e.g. two primaries) within the recovery timeout, whatever
+    the clients saw."""
+    fault = seen.fault
+    verdict = checkers.judge(timeline.events, injected_s=seen.injected_s, healed_s=seen.healed_s, end_s=end_s,
+                             slo=slo, fault_proven=bool(fault and fault.proven), present=present)
+    if seen.error is not None:
+        return checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {seen.error}",))])
+    if seen.not_steady:
+        return checkers.combine([verdict, Verdict("fail", (
+            f"not steady {scenario.recovery_timeout_s or settings.recovery_timeout_s:.0f} s after heal: "
+            f"{seen.not_steady}",))])
+    return verdict
+
+
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
                  run_id: str, settings: RunSettings = RunSettings(),
                  log: Callable[[str], None] = lambda m: None,
@@ -86,141 +193,69 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
     """Run one experiment end to end and write its results document. `progress(label)` wraps
     each long step (e.g. chaos.progress.Progress, to show it live). `repeat` says which of a
     repeated experiment's runs this is (each has its own seed, probe key and results directory)."""
-    phases: dict[str, float] = {}
+    phases = _Phases()
     wall_start = datetime.now(timezone.utc)
     t_start = time.monotonic()
 
-    def phase(name: str, t0: float) -> None:
-        phases[name] = round(phases.get(name, 0.0) + time.monotonic() - t0, 3)
-
-    # 1. Steady before anything.
-    t0 = time.monotonic()
-    with progress(f"{scenario.key}: waiting for {component.deployment} to be steady"):
-        # prepare() may restore the designed topology first (e.g. Redis masters back to one per
-        # zone after an earlier failover); never during the experiment itself.
+    # 1. Steady before anything. prepare() may restore the designed topology first (e.g. Redis
+    # masters back to one per zone after an earlier failover); never during the experiment itself.
+    with phases.timed("steady_wait"), progress(f"{scenario.key}: waiting for {component.deployment} to be steady"):
         component.prepare(settings.steady_timeout_s, log=log)
-    phase("steady_wait", t0)
 
     timeline = Timeline()
     probe_key = f"{scenario.key}@{run_id}" + (f"-{repeat.index}" if repeat and repeat.of > 1 else "")
     probe = component.probe(timeline, probe_key, interval_s=settings.probe_interval_s)
-    fault = None
-    target: Target | None = None
-    injected_s = healed_s = None
-    recovered = False
-    not_steady: str | None = None
-    error: BaseException | None = None
+    seen = _Observed()
     try:
         # 2. Probe and baseline: operations succeed throughout the warm-up window.
-        t0 = time.monotonic()
-        probe.start()
-        timeline.record(PHASE, "harness", "warmup")
-        with progress(f"{scenario.key}: warm-up"):
-            warmed = poll_until(lambda: _sustained_success(timeline, 0.0, settings.warmup_s),
-                                settings.steady_timeout_s)
-        if not warmed:
-            raise HarnessError(f"{scenario.key}: the probe did not succeed steadily for {settings.warmup_s} s "
-                               f"before injection: {checkers.probe_stats(timeline.events)}")
-        phase("warmup", t0)
-
+        with phases.timed("warmup"):
+            probe.start()
+            _warm_up(scenario, timeline, settings, progress)
         # 3. Target, chosen by role with the run's seed.
-        rng = random.Random(seed)
-        target = choose(component.targets(), scenario.role, rng)
+        seen.target = target = choose(component.targets(), scenario.role, random.Random(seed))
         log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
-
-        # 4-6. Inject, prove, hold, heal (the context manager heals on any exit).
-        fault = make_fault(scenario.fault, platform, target, timeline, **scenario.params)
-        t0 = time.monotonic()
-        with fault:
-            phase("inject", t0)
-            injected_s = fault.injected_s
-            log(f"{scenario.key}: injected {fault.describe()}; proven={fault.proven}")
-            t0 = time.monotonic()
-            with progress(f"{scenario.key}: fault hold"):
-                if scenario.fault == "kill":
-                    # Hold until failover: sustained success again, at most hold_s.
-                    poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
-                else:
-                    time.sleep(scenario.hold_s)
-            phase("fault_hold", t0)
-            t0 = time.monotonic()
-        phase("heal", t0)
-        healed_s = fault.healed_s
-        log(f"{scenario.key}: healed after {healed_s - injected_s:.1f} s")
-
-        # 7. Observe until steady again: the probe succeeds for settle_s and the component is
-        # back to its steady shape (all replicas, one primary), or the recovery timeout.
-        t0 = time.monotonic()
-        with progress(f"{scenario.key}: recovery"):
-            recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
-            deadline = time.monotonic() + recovery_timeout_s
-            recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
-            not_steady = None if recovered else "the probe never succeeded steadily after heal"
-            if recovered:
-                try:
-                    component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
-                    # Keep observing after steadiness until operations have kept succeeding for
-                    # settle_s (a rejoin can disturb clients), up to the recovery deadline.
-                    steady_at = timeline.now()
-                    poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
-                               and _no_operation_in_flight(timeline),
-                               max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
-                except NotSteady as exc:
-                    recovered = False
-                    not_steady = "; ".join(exc.problems)
-                    log(f"{scenario.key}: not steady after heal: {exc}")
-        phase("recovery", t0)
+        # 4-6. Inject, prove, hold, heal.
+        seen.fault = make_fault(scenario.fault, platform, target, timeline, **scenario.params)
+        _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress)
+        # 7. Observe until steady again.
+        with phases.timed("recovery"):
+            _observe_recovery(component, scenario, slo, seen, timeline, settings, log, progress)
     except BaseException as exc:
-        error = exc
+        seen.error = exc
     finally:
         probe.stop()
     end_s = timeline.now()
 
-    if isinstance(error, (KeyboardInterrupt, SystemExit)):
-        raise error
-    if error is not None and injected_s is None:
+    if isinstance(seen.error, (KeyboardInterrupt, SystemExit)):
+        raise seen.error
+    if seen.error is not None and seen.injected_s is None:
         # Nothing was injected: this is the harness's or the setup's failure, not a verdict.
-        raise error
+        raise seen.error
 
     # 8. Verification read of every acknowledged write.
-    t0 = time.monotonic()
-    present = component.verify(probe_key, settings.verify_timeout_s)
-    phase("verify", t0)
+    with phases.timed("verify"):
+        present = component.verify(probe_key, settings.verify_timeout_s)
 
     # 9. Checkers -> verdict -> results document.
-    t_judge = time.monotonic()
-    verdict = checkers.judge(timeline.events, injected_s=injected_s, healed_s=healed_s, end_s=end_s, slo=slo,
-                             fault_proven=bool(fault and fault.proven), present=present)
-    if error is not None:
-        verdict = checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {error}",))])
-    elif not_steady:
-        # The system under test did not return to its steady shape (e.g. two primaries) within
-        # the recovery timeout: whatever the clients saw, that is a failure.
-        verdict = checkers.combine([verdict, Verdict("fail", (
-            f"not steady {scenario.recovery_timeout_s or settings.recovery_timeout_s:.0f} s after heal: "
-            f"{not_steady}",))])
-    # Harness overhead: everything but waiting for the system (warm-up, hold, recovery, verify):
-    # steadiness checks, target choice, inject and proof, heal, judging. (Writing the files
-    # afterwards takes milliseconds and is not included.)
-    phases["judge"] = round(time.monotonic() - t_judge, 3)
-    phases["total"] = round(time.monotonic() - t_start, 3)
-    waits = ("warmup", "fault_hold", "recovery", "verify")
-    phases["overhead"] = round(phases["total"] - sum(phases.get(k, 0.0) for k in waits), 3)
+    with phases.timed("judge"):
+        verdict = _verdict(scenario, slo, seen, timeline, end_s, present, settings)
+    phases.close(t_start)
+    fault = seen.fault
     proof = dict(fault.proof) if fault else {}
     proof["proven"] = bool(fault and fault.proven)
     if fault and fault.heal_result:
         proof["heal"] = fault.heal_result
     result = build_result(
         experiment=scenario.key, component=scenario.component, fault=scenario.fault, platform=platform.name,
-        seed=seed, target=target.to_dict() if target else {}, proof=proof, config=component.config(),
-        windows={"injected_s": injected_s, "healed_s": healed_s, "end_s": round(end_s, 3)},
+        seed=seed, target=seen.target.to_dict() if seen.target else {}, proof=proof, config=component.config(),
+        windows={"injected_s": seen.injected_s, "healed_s": seen.healed_s, "end_s": round(end_s, 3)},
         verdict=verdict, slo=slo, started_at=wall_start,
         extra={"run_id": run_id, **({"repeat": repeat.to_dict()} if repeat and repeat.of > 1 else {}),
-               "phases_s": phases, "description": scenario.description,
-               "negative_control": scenario.negative_control, "recovered_steady": recovered,
+               "phases_s": dict(phases), "description": scenario.description,
+               "negative_control": scenario.negative_control, "recovered_steady": seen.recovered,
                "acked_by": _acked_by(timeline)})
     path = write_result(report_dir, result, timeline.events)
-    return Outcome(result, path, verdict, phases)
+    return Outcome(result, path, verdict, dict(phases))
 
 
 def _acked_by(timeline: Timeline) -> dict[str, int]:
