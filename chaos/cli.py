@@ -15,6 +15,7 @@ from . import options
 from .errors import ChaosError, HealError, InvalidConfig
 
 EXIT_OK, EXIT_SLO, EXIT_INPUT, EXIT_HARNESS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports a writer whose reader went away
 EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
 
 
@@ -181,6 +182,10 @@ def cmd_audit(args) -> int:
         finally:
             api.close()
     violations, checked = audit_objects(objects)
+    if not checked:  # a wrong path or namespace must not pass a CI gate silently
+        where = ", ".join([*args.paths, *([f"namespace {args.namespace}"] if args.namespace else [])])
+        raise InvalidConfig(f"no workload (StatefulSet or Deployment) found in {where}", field="audit",
+                            fix="name the manifests' files or directory, or the namespace the stack runs in")
     print(to_json(violations, checked) if args.json else format_text(violations, checked))
     return EXIT_SLO if violations else EXIT_OK
 
@@ -257,13 +262,18 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=cmd_doctor)
     args = parser.parse_args(argv)
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # inside the try: a closed pipe shows here, not at exit
+        return code
     except InvalidConfig as exc:
         _err(f"invalid input: {exc}")
         return EXIT_INPUT
     except KeyboardInterrupt:
         _err("interrupted")
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `chaos list | head`: the reader has gone; end as a pipe's writer does, quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except ChaosError as exc:
         _err(f"harness error: {exc}")
         return EXIT_HARNESS

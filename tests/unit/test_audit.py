@@ -143,3 +143,14 @@ def test_auditing_the_kind_stack_directory_skips_its_stack_file(capsys):
     assert cli.main(["audit", str(kind_dir)]) == cli.EXIT_OK
     out, err = capsys.readouterr()
     assert "no violation" in out and f"chaos: skipped {kind_dir / 'stack.yaml'}:" in err
+
+
+def test_a_source_with_no_workload_exits_2_instead_of_passing_on_nothing(tmp_path, capsys):
+    # An empty directory, or one holding only a Service: "0 workloads checked, no violation" used
+    # to exit 0, so a CI gate given a mistyped path passed.
+    assert cli.main(["audit", str(tmp_path)]) == cli.EXIT_INPUT
+    assert f"no workload (StatefulSet or Deployment) found in {tmp_path}" in capsys.readouterr().err
+    (tmp_path / "svc.yaml").write_text("apiVersion: v1\nkind: Service\nmetadata: {name: zk}\nspec: {}\n")
+    assert cli.main(["audit", "--json", str(tmp_path)]) == cli.EXIT_INPUT
+    out, err = capsys.readouterr()
+    assert out == "" and "no workload" in err
