@@ -533,8 +533,3 @@ class KindPlatform(KubePlatform):
         if code != 0:
             raise PlatformError(f"exec in {pod} exited {code}: {argv}: {err.strip()[-800:]}")
         return out
-
-    def describe(self) -> dict[str, Any]:
-        return {"platform": self.name, "cluster": self.cluster.name, "context": self.context,
-                "routes": [f"{c} via {v}" for c, v in self.routes],
-                "images": dict(self.deployer.effective_images) if self.deployer else {}}
