@@ -381,6 +381,31 @@ def _g(value: float) -> str:
     return f"{value:g}"
 
 
+@dataclass
+class _Measured:
+    """What the checkers measured for one run (None where a checker crashed or found nothing)."""
+
+    any_client: float | None
+    per_client: dict[str, float] | None
+    unavail: float | None
+    recovery: float | None
+    loss: WriteLoss | None
+    brain: SplitBrain | None
+    stats: ProbeStats | None
+    session: dict[str, Any] | None
+    crashed: set[str]
+
+
+class _Findings(list):
+    """The verdicts of one judgement, one reason each."""
+
+    def unknown(self, reason: str) -> None:
+        self.append(Verdict(UNKNOWN, (reason,)))
+
+    def fail(self, reason: str) -> None:
+        self.append(Verdict(FAIL_VERDICT, (reason,)))
+
+
 def judge(
     events: Iterable[Event],
     *,
@@ -396,7 +421,22 @@ def judge(
     A crashed checker makes the verdict unknown (never pass); the other checkers still run.
     """
     evs = sorted(events, key=lambda e: e.t)
-    findings: list[Verdict] = []
+    findings = _Findings()
+    m = _measure(evs, findings, injected_s=injected_s, end_s=end_s, slo=slo, present=present)
+    if not fault_proven:
+        findings.unknown("no proof the fault took effect")
+    if not any(e.kind == OK and e.t < injected_s for e in evs):
+        findings.unknown(f"no baseline: no successful operation before injection at {_g(injected_s)} s")
+    _judge_availability(findings, m, slo, end_s=end_s)
+    if m.loss is not None:
+        _judge_loss(findings, m.loss, slo)
+    _judge_consistency(findings, m, evs, slo, injected_s=injected_s, healed_s=healed_s, end_s=end_s)
+    combined = combine(findings)
+    return Verdict(combined.verdict, combined.reasons, _metrics(m))
+
+
+def _measure(evs: Sequence[Event], findings: _Findings, *, injected_s: float, end_s: float, slo: SLO,
+             present: Sequence[Any] | None) -> _Measured:
     crashed: set[str] = set()
 
     def run(name: str, fn: Callable[[], Any]) -> Any:
@@ -404,99 +444,101 @@ def judge(
             return fn()
         except Exception as exc:  # a checker bug must not turn into a pass, nor hide the others
             crashed.add(name)
-            findings.append(Verdict(UNKNOWN, (f"checker {name} crashed: {type(exc).__name__}: {exc}",)))
+            findings.unknown(f"checker {name} crashed: {type(exc).__name__}: {exc}")
             return None
 
     # Looked up through the module so tests (and users) can substitute a checker.
     any_client = run("unavailability_s", lambda: unavailability_s(evs, injected_s, end_s))
     per_client = run("client_unavailability_s", lambda: client_unavailability_s(evs, injected_s, end_s))
-    # The SLO bounds the worst client's outage; the merged figure is reported beside it.
-    unavail = max(per_client.values()) if per_client else any_client
-    recovery = run("recovery_s", lambda: recovery_s(evs, injected_s, end_s, slo.settle_s))
-    loss: WriteLoss | None = run("write_loss", lambda: write_loss(evs, present))
-    brain: SplitBrain | None = run("split_brain", lambda: split_brain(evs))
-    stats: ProbeStats | None = run("probe_stats", lambda: probe_stats(evs))
-    session = run("sessions", lambda: sessions(evs, injected_s, end_s))
+    return _Measured(
+        any_client=any_client,
+        per_client=per_client,
+        # The SLO bounds the worst client's outage; the merged figure is reported beside it.
+        unavail=max(per_client.values()) if per_client else any_client,
+        recovery=run("recovery_s", lambda: recovery_s(evs, injected_s, end_s, slo.settle_s)),
+        loss=run("write_loss", lambda: write_loss(evs, present)),
+        brain=run("split_brain", lambda: split_brain(evs)),
+        stats=run("probe_stats", lambda: probe_stats(evs)),
+        session=run("sessions", lambda: sessions(evs, injected_s, end_s)),
+        crashed=crashed)
 
-    def unknown(reason: str) -> None:
-        findings.append(Verdict(UNKNOWN, (reason,)))
 
-    def fail(reason: str) -> None:
-        findings.append(Verdict(FAIL_VERDICT, (reason,)))
-
-    if not fault_proven:
-        unknown("no proof the fault took effect")
-    if not any(e.kind == OK and e.t < injected_s for e in evs):
-        unknown(f"no baseline: no successful operation before injection at {_g(injected_s)} s")
-
+def _judge_availability(findings: _Findings, m: _Measured, slo: SLO, *, end_s: float) -> None:
+    unavail, recovery = m.unavail, m.recovery
     if unavail is not None and slo.max_unavailability_s is not None and unavail > slo.max_unavailability_s:
-        fail(f"unavailability {unavail:.3f} s > max_unavailability_s {_g(slo.max_unavailability_s)}")
-
+        findings.fail(f"unavailability {unavail:.3f} s > max_unavailability_s {_g(slo.max_unavailability_s)}")
     # Only a recovery_s checker that ran and found nothing means "did not recover".
-    if recovery is None and "recovery_s" not in crashed:
-        fail(
+    if recovery is None and "recovery_s" not in m.crashed:
+        findings.fail(
             f"did not recover (no sustained success for settle_s={_g(slo.settle_s)} s "
             f"before end at {_g(end_s)} s)"
         )
     elif recovery is not None and slo.max_recovery_s is not None and recovery > slo.max_recovery_s:
-        fail(f"recovery {recovery:.3f} s > max_recovery_s {_g(slo.max_recovery_s)}")
+        findings.fail(f"recovery {recovery:.3f} s > max_recovery_s {_g(slo.max_recovery_s)}")
 
-    if loss is not None:
-        if not loss.verified:
-            unknown("verification read failed: write loss cannot be judged")
-        elif loss.acked_writes == 0:
-            unknown("no acknowledged writes: write loss cannot be judged")
-        else:
-            if slo.max_lost_writes is not None and loss.lost_writes > slo.max_lost_writes:
-                ids = ", ".join(map(str, loss.lost_ids[:10]))
-                fail(
-                    f"lost writes {loss.lost_writes} of {loss.acked_writes} acknowledged "
-                    f"> max_lost_writes {slo.max_lost_writes} (first ids: {ids})"
-                )
-            if (slo.max_lost_replicated_writes is not None
-                    and loss.lost_replicated_writes > slo.max_lost_replicated_writes):
-                fail(f"lost replicated writes {loss.lost_replicated_writes} of {loss.replicated_writes} "
-                     f"confirmed on a replica > max_lost_replicated_writes {slo.max_lost_replicated_writes}")
-            if slo.max_duplicate_writes is not None and loss.duplicate_writes > slo.max_duplicate_writes:
-                ids = ", ".join(map(str, loss.duplicate_ids[:10]))
-                fail(
-                    f"duplicate writes {loss.duplicate_writes} > max_duplicate_writes "
-                    f"{slo.max_duplicate_writes} (first ids: {ids})"
-                )
-            if loss.unexpected_writes:
-                # A value nobody wrote is corruption (or a stale table from another run).
-                fail(f"unexpected values read back: {loss.unexpected_writes} never written by the probes")
 
+def _judge_loss(findings: _Findings, loss: WriteLoss, slo: SLO) -> None:
+    if not loss.verified:
+        findings.unknown("verification read failed: write loss cannot be judged")
+        return
+    if loss.acked_writes == 0:
+        findings.unknown("no acknowledged writes: write loss cannot be judged")
+        return
+    if slo.max_lost_writes is not None and loss.lost_writes > slo.max_lost_writes:
+        ids = ", ".join(map(str, loss.lost_ids[:10]))
+        findings.fail(
+            f"lost writes {loss.lost_writes} of {loss.acked_writes} acknowledged "
+            f"> max_lost_writes {slo.max_lost_writes} (first ids: {ids})"
+        )
+    if (slo.max_lost_replicated_writes is not None
+            and loss.lost_replicated_writes > slo.max_lost_replicated_writes):
+        findings.fail(f"lost replicated writes {loss.lost_replicated_writes} of {loss.replicated_writes} "
+                      f"confirmed on a replica > max_lost_replicated_writes {slo.max_lost_replicated_writes}")
+    if slo.max_duplicate_writes is not None and loss.duplicate_writes > slo.max_duplicate_writes:
+        ids = ", ".join(map(str, loss.duplicate_ids[:10]))
+        findings.fail(
+            f"duplicate writes {loss.duplicate_writes} > max_duplicate_writes "
+            f"{slo.max_duplicate_writes} (first ids: {ids})"
+        )
+    if loss.unexpected_writes:
+        # A value nobody wrote is corruption (or a stale table from another run).
+        findings.fail(f"unexpected values read back: {loss.unexpected_writes} never written by the probes")
+
+
+def _judge_consistency(findings: _Findings, m: _Measured, evs: Sequence[Event], slo: SLO, *,
+                       injected_s: float, healed_s: float | None, end_s: float) -> None:
+    brain, session = m.brain, m.session
     if brain is not None and brain.detected and not slo.allow_split_brain:
         a, b, start, end = brain.overlaps[0]
-        fail(
+        findings.fail(
             f"split brain: {a} and {b} both acknowledged writes between {start:.3f} s and {end:.3f} s"
             + (f" (+{len(brain.overlaps) - 1} more overlaps)" if len(brain.overlaps) > 1 else "")
         )
-
-    if (slo.recover_during_fault and not slo.expect_writes_refused and recovery is not None
-            and healed_s is not None and injected_s + recovery > healed_s):
-        fail(
-            f"no failover while the fault held: operations recovered {injected_s + recovery - healed_s:.3f} s "
+    if (slo.recover_during_fault and not slo.expect_writes_refused and m.recovery is not None
+            and healed_s is not None and injected_s + m.recovery > healed_s):
+        findings.fail(
+            f"no failover while the fault held: operations recovered {injected_s + m.recovery - healed_s:.3f} s "
             f"after the heal at {_g(healed_s)} s (recover_during_fault is true)"
         )
-
     if session is not None and slo.max_sessions_lost is not None and session["sessions_lost"] > slo.max_sessions_lost:
-        fail(f"client sessions lost: {session['sessions_lost']} > max_sessions_lost {slo.max_sessions_lost}")
-
+        findings.fail(f"client sessions lost: {session['sessions_lost']} > max_sessions_lost {slo.max_sessions_lost}")
     if slo.expect_writes_refused:
-        accepted, effective_s = _writes_acked_during_fault(evs, injected_s, end_s if healed_s is None else healed_s)
+        until_s = end_s if healed_s is None else healed_s
+        accepted, effective_s = _writes_acked_during_fault(evs, injected_s, until_s)
         if accepted:
-            fail(
+            findings.fail(
                 f"{accepted} writes acknowledged after the fault took full effect at {_g(effective_s)} s and "
-                f"before heal at {_g(end_s if healed_s is None else healed_s)} s; expect_writes_refused is true"
+                f"before heal at {_g(until_s)} s; expect_writes_refused is true"
             )
 
+
+def _metrics(m: _Measured) -> dict[str, Any]:
+    loss, brain, stats, session = m.loss, m.brain, m.stats, m.session
     metrics: dict[str, Any] = {
-        "unavailability_s": unavail,
-        "unavailability_any_client_s": any_client,
-        "client_unavailability_s": {p: _round(v) for p, v in (per_client or {}).items()},
-        "recovery_s": recovery,
+        "unavailability_s": m.unavail,
+        "unavailability_any_client_s": m.any_client,
+        "client_unavailability_s": {p: _round(v) for p, v in (m.per_client or {}).items()},
+        "recovery_s": m.recovery,
         "acked_writes": loss.acked_writes if loss else None,
         # An unverified read proves nothing: None, not a reassuring 0, in the trend data.
         "lost_writes": loss.lost_writes if loss and loss.verified else None,
@@ -517,9 +559,7 @@ def judge(
         "ops": stats.ops if stats else None,
         "errors": stats.errors if stats else None,
     }
-    metrics = {k: _round(v) for k, v in metrics.items()}
-    combined = combine(findings)
-    return Verdict(combined.verdict, combined.reasons, metrics)
+    return {k: _round(v) for k, v in metrics.items()}
 
 
 def _writes_acked_during_fault(events: Sequence[Event], injected_s: float, healed_s: float) -> tuple[int, float]:
