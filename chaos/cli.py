@@ -81,7 +81,7 @@ def _validate_run(args):
         raise InvalidConfig("--image and --keep-cluster are for the kind platform", field="--platform",
                             fix="add --platform kind, or leave them out")
     options.check_prerequisites(args.platform, [s.component for s in scenarios], "--platform")
-    from .platforms.local import Names, local_platform_in_use
+    from .platforms.local_host import Names, local_platform_in_use
 
     if local_platform_in_use(Names()):
         raise InvalidConfig("another chaos run is using the local platform on this host", field="--platform",
@@ -146,7 +146,7 @@ def cmd_report(args) -> int:
 
 def cmd_heal(args) -> int:
     from .ledger import default_state_dir, heal_stale
-    from .platforms.local import heal_leftovers
+    from .platforms.local_host import heal_leftovers
 
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     done: list[str] = []
@@ -193,7 +193,7 @@ def cmd_audit(args) -> int:
 def cmd_doctor(args) -> int:
     from .components import COMPONENTS, LOCAL_COMPONENTS, missing_on_local, prerequisites
     from .platforms.kind import kind_prerequisites, runtime_prerequisite
-    from .platforms.local import docker_forward_note
+    from .platforms.local_host import docker_forward_note
 
     from .components.base import missing_module
 

@@ -39,7 +39,7 @@ def prerequisites(name: str) -> list[str]:
 def missing_on_local(components) -> list[str]:
     """Everything this machine lacks to run these components on the local platform, each with
     its fix: the platform's own needs first, then each component's."""
-    from ..platforms.local import check_prerequisites
+    from ..platforms.local_host import check_prerequisites
 
     missing = check_prerequisites()
     for component in sorted(set(components)):

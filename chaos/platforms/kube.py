@@ -525,7 +525,7 @@ class KubePlatform:
     def reachable(self, from_node: str | None, to_ip: str, port: int, timeout_s: float = 1.0) -> bool:
         """A TCP connection from a node's container (None: from this host, where the clients run)."""
         if from_node is None:
-            from .local import tcp_reachable
+            from .local_host import tcp_reachable
 
             return tcp_reachable(to_ip, port, timeout_s)
         return self._kind().reachable(self.container(from_node), to_ip, port, timeout_s)

@@ -3,7 +3,8 @@
 import pytest
 
 from chaos.errors import InvalidConfig
-from chaos.platforms.local import LocalPlatform, Names, _prune_logs, veth_name
+from chaos.platforms.local import LocalPlatform
+from chaos.platforms.local_host import Names, _prune_logs, veth_name
 
 
 def test_default_instance_names():
@@ -54,7 +55,7 @@ def test_a_heal_given_another_state_dir_leaves_an_instance_in_use_alone(tmp_path
     --state-dir X` (or a run with another state directory) must see a live run of the instance."""
     import fcntl
 
-    from chaos.platforms.local import heal_leftovers, local_platform_in_use, lock_path
+    from chaos.platforms.local_host import heal_leftovers, local_platform_in_use, lock_path
 
     monkeypatch.setenv("CHAOS_LOCK_DIR", str(tmp_path / "locks"))
     names = Names("ut")
