@@ -37,6 +37,7 @@ __all__ = [
     "write_result",
     "load_results",
     "summary_table",
+    "slo_text",
     "junit_properties",
 ]
 
@@ -290,13 +291,25 @@ _COLUMNS = ("experiment", "verdict", "unavail_s", "recovery_s", "acked", "lost",
 _NUMERIC = {"unavail_s", "recovery_s", "acked", "lost", "dup"}
 
 
+def slo_text(slo: dict[str, Any]) -> str:
+    """The SLO column's cell: the unavailability bound; for an experiment whose writes must be
+    refused while the fault holds (a quorum loss), that and its recovery bound."""
+    parts = []
+    if slo.get("expect_writes_refused"):
+        parts.append("writes refused")
+    if slo.get("max_unavailability_s") is not None:
+        parts.append(f"unavail<={slo['max_unavailability_s']:g}s")
+    if slo.get("expect_writes_refused") and slo.get("max_recovery_s") is not None:
+        parts.append(f"recovery<={slo['max_recovery_s']:g}s")
+    return ", ".join(parts) or "-"
+
+
 def summary_table(results: Iterable[dict[str, Any]]) -> str:
     """Plain-text table, one row per experiment, then the reasons of every non-pass."""
     results = list(results)
     rows = []
     for r in results:
         m = r.get("metrics", {})
-        bound = r.get("slo", {}).get("max_unavailability_s")
         rows.append(
             (
                 str(r.get("experiment", "?")),
@@ -307,7 +320,7 @@ def summary_table(results: Iterable[dict[str, Any]]) -> str:
                 _cell(m.get("lost_writes")),
                 _cell(m.get("duplicate_writes")),
                 _cell(m.get("split_brain")),
-                "-" if bound is None else f"unavail<={bound:g}s",
+                slo_text(r.get("slo") or {}),
             )
         )
     widths = [max(len(c), *(len(row[i]) for row in rows)) for i, c in enumerate(_COLUMNS)]

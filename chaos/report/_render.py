@@ -391,6 +391,8 @@ def _metrics_html(result: Mapping[str, Any]) -> str:
         mark, cls = '<span class="mark-ok">✓</span>', ""
     rows.append(f'<tr class="{cls}" data-metric="split_brain"><td>split brain</td><td class="num">{_e(_fmt(split))}</td>'
                 f'<td>{"allowed" if allowed else "not allowed"}</td><td>{mark}</td></tr>')
+    if slo.get("expect_writes_refused"):
+        rows.append(_refused_row(result))
     for label, key, unit in _INFO:
         if key in m:
             rows.append(f'<tr data-metric="{_e(key)}"><td>{_e(label)}</td><td class="num">{_e(_fmt(m.get(key), unit))}'
@@ -404,6 +406,19 @@ def _metrics_html(result: Mapping[str, Any]) -> str:
     if flags:
         rows.append('<p class="sub">SLO settings: ' + _e(", ".join(f"{k}={_fmt(v)}" for k, v in flags.items())) + "</p>")
     return "".join(rows)
+
+
+def _refused_row(result: Mapping[str, Any]) -> str:
+    """A quorum loss's own bound: no write acknowledged once the fault took full effect (the
+    checkers' reason names the count when one was)."""
+    accepted = [r for r in result.get("reasons") or [] if "expect_writes_refused" in r]
+    if accepted:
+        measured, cls, mark = accepted[0].split(" writes acknowledged", 1)[0] + " acknowledged", "breach", \
+            '<span class="mark-breach">✗</span>'
+    else:
+        measured, cls, mark = "none acknowledged", "", '<span class="mark-ok">✓</span>'
+    return (f'<tr class="{cls}" data-metric="writes_during_fault"><td>writes during the fault</td>'
+            f'<td class="num">{_e(measured)}</td><td>refused</td><td>{mark}</td></tr>')
 
 
 def _kv_table(values: Mapping[str, Any], cls: str) -> str:

@@ -174,3 +174,24 @@ def test_repeats_get_a_section_each_and_a_spread_table(tmp_path):
         assert f'data-experiment="kafka/leader-kill #{i}"' in html
     assert 'id="spread"' in html
     assert "4.500 / 6.399 / 3.860 / 6.610 (n=3)" in html
+
+
+def _quorum_loss(tmp_path, reasons: tuple[str, ...]) -> str:
+    verdict = Verdict("fail" if reasons else "pass", reasons, {"unavailability_s": 20.1, "recovery_s": 24.0})
+    doc = build_result(experiment="kafka/quorum-loss", component="kafka", fault="quorum-loss", platform="local",
+                       seed=1, target={}, proof={"proven": True}, config={},
+                       windows={"injected_s": 2.0, "healed_s": 20.0, "end_s": 30.0}, verdict=verdict,
+                       slo=SLO(expect_writes_refused=True, recover_during_fault=False, max_unavailability_s=None,
+                               max_recovery_s=45))
+    write_result(tmp_path, doc, [Event(t=1.0, kind=OK, process="w0", op="write", value=1)])
+    return render_report(tmp_path)
+
+
+def test_a_quorum_loss_shows_its_own_bound_writes_refused(tmp_path):
+    page = _quorum_loss(tmp_path / "ok", ())
+    row = re.search(r'<tr class="[^"]*" data-metric="writes_during_fault">.*?</tr>', page).group(0)
+    assert "none acknowledged" in row and "<td>refused</td>" in row and "mark-ok" in row
+    bad = _quorum_loss(tmp_path / "bad", ("3 writes acknowledged after the fault took full effect at 2.2 s and "
+                                          "before heal at 20 s; expect_writes_refused is true",))
+    row = re.search(r'<tr class="breach" data-metric="writes_during_fault">.*?</tr>', bad).group(0)
+    assert "3 acknowledged" in row and "mark-breach" in row

@@ -125,6 +125,19 @@ def test_summary_table_contains_numbers_and_reasons(tmp_path):
     assert not any(line.startswith("postgres/primary-kill PASS:") for line in lines)
 
 
+def test_a_quorum_loss_row_shows_writes_refused_and_its_recovery_bound():
+    from chaos.results import slo_text
+
+    quorum = {"expect_writes_refused": True, "max_unavailability_s": None, "max_recovery_s": 45}
+    assert slo_text(quorum) == "writes refused, recovery<=45s"
+    assert slo_text({"max_unavailability_s": 15, "max_recovery_s": 20}) == "unavail<=15s"  # as before
+    assert slo_text({}) == "-"
+    doc = make_result(experiment="kafka/quorum-loss")
+    doc["slo"] = quorum
+    row = summary_table([doc]).splitlines()[2]
+    assert row.startswith("kafka/quorum-loss") and row.endswith("writes refused, recovery<=45s")
+
+
 def test_junit_properties():
     props = dict(junit_properties(make_result(recovery_s=None)))
     assert props == {"unavailability_s": "4.61", "recovery_s": "", "lost_writes": "0", "acked_writes": "1193",
