@@ -33,16 +33,24 @@ def file_lock(path: Path) -> Iterator[None]:
         os.close(fd)  # closing releases the lock
 
 
+def _stamped(home: Path, stamp: str) -> bool:
+    try:
+        return (home / STAMP).read_text().strip() == stamp.strip()
+    except OSError:
+        return False
+
+
 def cached_dir(home: Path, build: Callable[[Path], Path | None], stamp: str = "") -> Path:
-    """`home`, made once. If it carries the stamp it is returned at once. Otherwise, under a lock
+    """`home`, made once. If it carries the stamp (the same text: a changed recipe, e.g. a new pom,
+    stamps differently and is made again) it is returned at once. Otherwise, under a lock
     beside it (a concurrent maker is waited for, and its result reused), build(tmp) fills a fresh
     directory next to home; what it returns (a directory inside tmp, or tmp itself when None)
     gets the stamp and replaces home. A build that raises leaves nothing behind."""
-    if (home / STAMP).exists():
+    if _stamped(home, stamp):
         return home
     home.parent.mkdir(parents=True, exist_ok=True)
     with file_lock(home.parent / f"{home.name}.lock"):
-        if (home / STAMP).exists():
+        if _stamped(home, stamp):
             return home
         tmp = Path(tempfile.mkdtemp(prefix=f"{home.name}-", dir=home.parent))
         try:

@@ -21,6 +21,7 @@ from .checkers import Verdict
 from .components.base import Target
 from .errors import HarnessError, NotSteady
 from .faults import make_fault
+from .predictions import assess, fault_class
 from .results import Repeat, build_result, write_result
 from .slo import SLO
 from .targeting import choose
@@ -253,9 +254,23 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         extra={"run_id": run_id, **({"repeat": repeat.to_dict()} if repeat and repeat.of > 1 else {}),
                "phases_s": dict(phases), "description": scenario.description,
                "negative_control": scenario.negative_control, "recovered_steady": seen.recovered,
-               "acked_by": _acked_by(timeline)})
+               "acked_by": _acked_by(timeline),
+               "prediction": _prediction(component, scenario, seen, timeline, verdict)})
     path = write_result(report_dir, result, timeline.events)
     return Outcome(result, path, verdict, dict(phases))
+
+
+def _prediction(component, scenario: Scenario, seen: _Observed, timeline: Timeline,
+                verdict: Verdict) -> dict[str, Any] | None:
+    """The failover the component's settings predict for this fault on this target, beside the
+    measured unavailability and, when far from it, what the pods' logs say (chaos.predictions)."""
+    predict = getattr(component, "predict", None)  # a component without a model of its failover
+    if predict is None or seen.target is None or seen.injected_s is None:
+        return None
+    prediction = predict(fault_class(scenario.fault), seen.target.role)
+    return assess(prediction, verdict.metrics.get("unavailability_s"), markers=component.failover_log,
+                  logs=component.pod_logs(), injected_wall=timeline.wall(seen.injected_s),
+                  until_wall=timeline.wall(timeline.now()))
 
 
 def _acked_by(timeline: Timeline) -> dict[str, int]:

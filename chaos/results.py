@@ -38,6 +38,7 @@ __all__ = [
     "load_results",
     "summary_table",
     "slo_text",
+    "prediction_text",
     "junit_properties",
 ]
 
@@ -287,8 +288,18 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-_COLUMNS = ("experiment", "verdict", "unavail_s", "recovery_s", "acked", "lost", "dup", "split", "slo")
-_NUMERIC = {"unavail_s", "recovery_s", "acked", "lost", "dup"}
+_COLUMNS = ("experiment", "verdict", "unavail_s", "pred_s", "ratio", "recovery_s", "acked", "lost", "dup", "split",
+            "slo")
+_NUMERIC = {"unavail_s", "pred_s", "ratio", "recovery_s", "acked", "lost", "dup"}
+
+
+def _prediction_cells(result: dict[str, Any]) -> tuple[str, str]:
+    """The predicted failover and measured/predicted; a ratio off by more than 25 % is marked *."""
+    p = result.get("prediction") or {}
+    if p.get("predicted_s") is None:
+        return "-", "-"
+    ratio = p.get("ratio")
+    return f"{p['predicted_s']:.1f}", "-" if ratio is None else f"{ratio:.2f}" + ("*" if p.get("off") else "")
 
 
 def slo_text(slo: dict[str, Any]) -> str:
@@ -315,6 +326,7 @@ def summary_table(results: Iterable[dict[str, Any]]) -> str:
                 str(r.get("experiment", "?")),
                 str(r.get("verdict", "?")).upper(),
                 _cell(m.get("unavailability_s")),
+                *_prediction_cells(r),
                 _cell(m.get("recovery_s")),
                 _cell(m.get("acked_writes")),
                 _cell(m.get("lost_writes")),
@@ -337,7 +349,22 @@ def summary_table(results: Iterable[dict[str, Any]]) -> str:
         for r in problems:
             reasons = "; ".join(r.get("reasons") or ["(no reason recorded)"])
             out.append(f"{r.get('experiment', '?')} {str(r.get('verdict', '?')).upper()}: {reasons}")
+    off = [r for r in results if (r.get("prediction") or {}).get("off")]
+    if off:
+        out.append("")
+        out += [f"{r.get('experiment', '?')}: {prediction_text(r['prediction'])}" for r in off]
     return "\n".join(out) + "\n"
+
+
+def prediction_text(p: dict[str, Any]) -> str:
+    """One line on a measurement far from its prediction: the logs' split of it, or why none."""
+    head = (f"measured {p.get('measured_s')} s is {p.get('ratio')}x the predicted {p.get('predicted_s')} s "
+            f"({p.get('fault_class')}: {p.get('formula')})")
+    why = p.get("explanation") or {}
+    if "unexplained" in why or not why:
+        return f"{head}; unexplained: {why.get('unexplained', 'no explanation recorded')}"
+    return (f"{head}; from the pods' logs: detection {why['detection_s']} s, election {why['election_s']} s, "
+            f"clients' reconnect {why['reconnect_s']} s")
 
 
 def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:

@@ -71,12 +71,17 @@ class Timeline:
     def __init__(self, clock=time.monotonic):
         self._clock = clock
         self._origin = clock()
+        self._wall_origin = time.time()  # to date the timeline's events against the servers' logs
         self._events: list[Event] = []
         self._lock = threading.Lock()
 
     def now(self) -> float:
         """Seconds since the timeline started."""
         return self._clock() - self._origin
+
+    def wall(self, t: float) -> float:
+        """The wall-clock time (seconds since the epoch) of timeline time t."""
+        return self._wall_origin + t
 
     def record(self, kind: str, process: str, op: str, *, t: float | None = None, **fields: Any) -> Event:
         ev = Event(t=self.now() if t is None else t, kind=kind, process=process, op=op, **fields)

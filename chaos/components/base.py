@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol, Sequence
 
 from ..errors import InvalidConfig, NotSteady
+from ..predictions import LogMarkers, Prediction
 from ..platforms.stack import STACK_FILE
 from ..probe import Probe
 from ..timeline import Timeline
@@ -90,9 +91,26 @@ def wait_until_steady(steady: Callable[[], tuple[bool, dict[str, Any]]], deploym
 
 class Steadiness:
     """wait_steady() and prepare() for a component that defines steady() -> (ok, seen) with
-    seen["problems"], and has platform, pods and deployment."""
+    seen["problems"], and has platform, pods and deployment; predict() for one whose settings
+    predict its failover (chaos.predictions)."""
 
     steady_poll_s = 0.25
+    # The roles whose loss needs a failover (the others' loss needs none: nothing to predict),
+    # and the log lines that date the failover.
+    leader_roles: tuple[str, ...] = ()
+    failover_log: LogMarkers | None = None
+
+    def predict(self, fault_class: str | None, role: str) -> Prediction | None:
+        """The failover the deployed settings predict for this fault class on this role."""
+        if fault_class is None or role not in self.leader_roles:
+            return None
+        return self.settings.predict(fault_class)
+
+    def pod_logs(self) -> dict[str, Path]:
+        """pod -> its log file, where the platform keeps the pods' logs as files (local)."""
+        if on_manifest_platform(self.platform):
+            return {}
+        return {pod: self.platform.log_path(pod) for pod in self.pods}
 
     def explain(self, seen: dict[str, Any]) -> str:
         """What to tell a person when steadiness times out."""

@@ -18,6 +18,7 @@ pods once, from the brokers' registrations (a pod keeps its node id).
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import shutil
 import time
@@ -30,6 +31,7 @@ from .._run import run
 from ..cache import cache_dir, cached_dir
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
+from ..predictions import LogMarkers, Prediction
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
@@ -72,7 +74,8 @@ def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
 
     libs_dir().parent.mkdir(parents=True, exist_ok=True)
     os.chmod(cache_dir(), 0o755)
-    return cached_dir(libs_dir(), resolve, KAFKA_VERSION)
+    # The stamp names the pom's digest: a changed pom resolves again.
+    return cached_dir(libs_dir(), resolve, f"{KAFKA_VERSION} pom {hashlib.sha256(POM.read_bytes()).hexdigest()[:12]}")
 
 
 def parse_partition_roles(topics: list[dict[str, Any]], topic: str, partition: int = 0) -> dict[str, Any]:
@@ -153,10 +156,36 @@ class Settings:
     request_timeout_ms: int = 5000
     heap_mb: int = 384
 
-    def predicted_failover_s(self) -> float:
-        # A dead leader is fenced when its broker session times out; a new leader is elected
-        # from the ISR within about a second.
-        return self.broker_session_timeout_ms / 1000 + 1.0
+    # The predicted failover per fault class (chaos.predictions), from the knobs above:
+    #   kill      broker_session_timeout_ms (the controller fences the dead leader when its
+    #             session times out) + ELECT_S (a new leader from the ISR, and the producer's
+    #             metadata refresh);
+    #   silent    the same, plus request_timeout_ms: the producer's request in flight to the silent
+    #             leader times out before it refreshes its metadata;
+    #   graceful  a controlled shutdown: the controller learns of it at the next heartbeat
+    #             (broker_heartbeat_interval_ms) and moves the leadership before the broker stops.
+    def predict(self, fault_class: str) -> Prediction:
+        if fault_class == "graceful":
+            return Prediction(fault_class, self.broker_heartbeat_interval_ms / 1000 + ELECT_S,
+                              "broker_heartbeat_interval_ms / 1000 + 1 s (leadership moved, metadata refresh)",
+                              {"broker_heartbeat_interval_ms": self.broker_heartbeat_interval_ms})
+        inputs: dict[str, Any] = {"broker_session_timeout_ms": self.broker_session_timeout_ms}
+        value = self.broker_session_timeout_ms / 1000 + ELECT_S
+        formula = "broker_session_timeout_ms / 1000 + 1 s (election from the ISR, metadata refresh)"
+        if fault_class == "silent":
+            inputs["request_timeout_ms"] = self.request_timeout_ms
+            return Prediction(fault_class, value + self.request_timeout_ms / 1000, formula + " + request_timeout_ms / 1000",
+                              inputs)
+        return Prediction(fault_class, value, formula, inputs)
+
+
+ELECT_S = 1.0
+# When the controller fenced the lost broker (its leaderships move in the same step), and when a
+# new leader took over (a KRaft quorum election, if the lost broker was the active controller).
+FAILOVER_LOG = LogMarkers(detected=(r"Fencing broker \d+ at epoch", r"inControlledShutdown=1",
+                                    r"Completed transition to (Prospective|Candidate)State"),
+                          elected=(r"Fencing broker \d+ at epoch", r"inControlledShutdown=1",
+                                   r"Completed transition to Leader"))
 
 
 class KafkaClient:
@@ -209,6 +238,8 @@ class KafkaCluster(Steadiness):
     platform, or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "kafka"
+    leader_roles = ("leader",)
+    failover_log = FAILOVER_LOG
     steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "kafka", settings: Settings | None = None, probe_workers: int = 3):
@@ -300,7 +331,7 @@ class KafkaCluster(Steadiness):
             (pod_dir / "log4j2.properties").write_text(
                 "rootLogger.level=WARN\nrootLogger.appenderRef.out.ref=out\nappender.out.type=Console\n"
                 "appender.out.name=out\nappender.out.layout.type=PatternLayout\n"
-                "appender.out.layout.pattern=%d{HH:mm:ss.SSS} %-5p [%c{1}] %m%n\n"
+                "appender.out.layout.pattern=%d{yyyy-MM-dd HH:mm:ss.SSS} %-5p [%c{1}] %m%n\n"
                 "logger.ctl.name=org.apache.kafka.controller\nlogger.ctl.level=INFO\n"
                 "logger.raft.name=org.apache.kafka.raft\nlogger.raft.level=INFO\n")
             chown_tree(pod_dir, RUN_AS)
@@ -468,7 +499,7 @@ class KafkaCluster(Steadiness):
 
     def config(self) -> dict[str, Any]:
         out = {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,
-               "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+               "probe_workers": self.probe_workers,
                "producer": {"acks": "all", "enable_idempotence": True}}
         if self.kube:
             out.update(kafka_version=_image_version(self.name), manifests=str(manifest_dir(self.name)),

@@ -28,6 +28,7 @@ import psycopg
 
 from ..errors import HarnessError, InvalidConfig, MissingPrerequisite
 from ..platforms.base import PodSpec
+from ..predictions import LogMarkers, Prediction
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
@@ -86,17 +87,29 @@ class Settings:
     wal_sender_timeout_s: int = 5
     connect_timeout_s: int = 2
 
-    def predicted_failover_s(self) -> float:
-        """A primary whose processes died (connections refused at once): one monitor interval
-        to notice, the reconnect attempts spaced by reconnect_interval, about a second to elect,
-        promote and have the other standby follow."""
-        return self.monitor_interval_secs + (self.reconnect_attempts - 1) * self.reconnect_interval + 1.0
+    # The predicted failover per fault class (chaos.predictions), from the knobs above:
+    #   kill      monitor_interval_secs + (reconnect_attempts - 1) * reconnect_interval + ELECT_S:
+    #             repmgrd notices at its next check, retries, then elects and promotes;
+    #   silent    the same, each check and retry first waiting connect_timeout_s for the silent
+    #             primary, plus one connect_timeout_s for the clients' attempt at it;
+    #   graceful  a drain stops postgres with a fast shutdown: its connections close as in a kill.
+    def predict(self, fault_class: str) -> Prediction:
+        inputs = {k: getattr(self, k) for k in ("monitor_interval_secs", "reconnect_attempts", "reconnect_interval")}
+        kill = self.monitor_interval_secs + (self.reconnect_attempts - 1) * self.reconnect_interval + ELECT_S
+        formula = "monitor_interval_secs + (reconnect_attempts - 1) * reconnect_interval + 1 s (elect, promote)"
+        if fault_class == "silent":
+            return Prediction(fault_class, kill + (self.reconnect_attempts + 1) * self.connect_timeout_s,
+                              formula + " + (reconnect_attempts + 1) * connect_timeout_s",
+                              {**inputs, "connect_timeout_s": self.connect_timeout_s})
+        return Prediction(fault_class, kill, formula, inputs)
 
-    def predicted_failover_silent_s(self) -> float:
-        """A primary that went silent (partition, crashed node): every ping and every client
-        connection to it waits for connect_timeout before giving up."""
-        return (self.monitor_interval_secs + self.reconnect_attempts * self.connect_timeout_s
-                + (self.reconnect_attempts - 1) * self.reconnect_interval + 1.0 + self.connect_timeout_s)
+
+ELECT_S = 1.0  # elect, promote and have the other standby follow: about a second
+# When repmgrd on the standbys noticed the primary gone, and when one was promoted.
+FAILOVER_LOG = LogMarkers(
+    detected=(r"unable to ping|unable to connect to upstream|upstream node .* unreachable",),
+    elected=(r"promoting standby|STANDBY PROMOTE successful|received promote request|selected as new primary",),
+)
 
 
 def conninfo(hosts: list[str], port: int, connect_timeout_s: int = 2) -> str:
@@ -207,6 +220,8 @@ class PostgresCluster(Steadiness):
     or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "postgres"
+    leader_roles = ("primary",)
+    failover_log = FAILOVER_LOG
 
     def __init__(self, platform, *, name: str = "postgres", port: int = 5432, sync: bool = True,
                  fence: bool = True, location_per_zone: bool = False, settings: Settings | None = None,
@@ -436,8 +451,6 @@ class PostgresCluster(Steadiness):
     def config(self) -> dict[str, Any]:
         s = self.settings
         out = {**s.__dict__, "replicas": len(self.pods), "port": self.port,
-               "predicted_failover_s": s.predicted_failover_s(),
-               "predicted_failover_silent_s": s.predicted_failover_silent_s(),
                "probe_workers": self.probe_workers, "probe_fresh_connection_workers": 1,
                "probe_op_timeout_s": 1.0}
         if self.kube:

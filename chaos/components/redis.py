@@ -29,6 +29,7 @@ from .._run import run
 from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import Node
 from ..platforms.base import PodSpec
+from ..predictions import LogMarkers, Prediction
 from ..probe import DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
@@ -93,10 +94,32 @@ class Settings:
     appendfsync: str = "everysec"
     wait_replicas_timeout_ms: int = 200
 
-    def predicted_failover_s(self) -> float:
-        # A master is marked failing after node-timeout, then its replica is elected within a
-        # second or two.
-        return self.cluster_node_timeout_ms / 1000 + 1.5
+    client_socket_timeout_s: float = 1.0  # the probe's redis-py socket and connect timeouts
+
+    # The predicted failover per fault class (chaos.predictions), from the knobs above:
+    #   kill      cluster_node_timeout_ms (the master is marked failing once it has not answered
+    #             a ping for that long; the survivors retry the refused link every 100 ms)
+    #             + ELECTION_DELAY_S (its replica waits 500 ms plus a random 0-500 ms, rank 0)
+    #             + REFRESH_S (the vote, and the client's slot-map refresh);
+    #   silent    the same, plus client_socket_timeout_s: the client's write to the silent master
+    #             times out before the client refreshes its slot map;
+    #   graceful  Redis 7.0 does not hand over on SIGTERM: as a kill.
+    def predict(self, fault_class: str) -> Prediction:
+        inputs: dict[str, Any] = {"cluster_node_timeout_ms": self.cluster_node_timeout_ms}
+        value = self.cluster_node_timeout_ms / 1000 + ELECTION_DELAY_S + REFRESH_S
+        formula = "cluster_node_timeout_ms / 1000 + 0.75 s (replica election delay) + 0.25 s (vote, slot refresh)"
+        if fault_class == "silent":
+            inputs["client_socket_timeout_s"] = self.client_socket_timeout_s
+            return Prediction(fault_class, value + self.client_socket_timeout_s, formula + " + client_socket_timeout_s",
+                              inputs)
+        return Prediction(fault_class, value, formula, inputs)
+
+
+ELECTION_DELAY_S = 0.75  # a replica's election delay: 500 ms + half its random 0-500 ms
+REFRESH_S = 0.25
+# When the survivors agreed the master failed, and when its replica won the election.
+FAILOVER_LOG = LogMarkers(detected=(r"Marking node \S+ as failing", r"FAIL message received from"),
+                          elected=(r"Failover election won", r"configEpoch set to \d+ after successful failover"))
 
 
 def _slot(key: str) -> int:
@@ -126,7 +149,8 @@ class RedisClient:
         # dynamic_startup_nodes=False: redis-py would otherwise replace the seeds by the nodes of
         # the first view it got, in that view's order, and _refresh could not walk past them.
         self.cluster = RedisCluster(startup_nodes=self.seeds, dynamic_startup_nodes=False,
-                                    socket_timeout=1.0, socket_connect_timeout=1.0,
+                                    socket_timeout=settings.client_socket_timeout_s,
+                                    socket_connect_timeout=settings.client_socket_timeout_s,
                                     retry=Retry(ExponentialBackoff(cap=0.2, base=0.02), 1))
 
     def key(self, value: int) -> str:
@@ -241,6 +265,8 @@ class RedisCluster(Steadiness):
     replica on the next zone's node; on a platform with deploy_stack, the manifests' six pods."""
 
     name = "redis"
+    leader_roles = ("master",)
+    failover_log = FAILOVER_LOG
     steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "redis", settings: Settings | None = None, probe_workers: int = 3):
@@ -555,7 +581,7 @@ class RedisCluster(Steadiness):
 
     def config(self) -> dict[str, Any]:
         out = {**asdict(self.settings), "masters": 3, "replicas_per_master": 1,
-               "predicted_failover_s": self.settings.predicted_failover_s(), "probe_workers": self.probe_workers,
+               "probe_workers": self.probe_workers,
                "probe": "SET then WAIT 1 on the same connection; keys on every master"}
         if self.kube:
             out.update(manifests=str(manifest_dir(self.name)), from_manifest=self.from_manifest,

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
+from ..predictions import LogMarkers, Prediction
 from ..probe import DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
@@ -105,10 +106,29 @@ class Settings:
     cnx_timeout_ms: int = 1000
     heap_mb: int = 128
 
-    def predicted_election_s(self) -> float:
-        # A follower notices a dead leader after syncLimit ticks; the election itself takes
-        # well under a second with three servers.
-        return self.sync_limit * self.tick_time_ms / 1000 + 1.0
+    # The predicted failover per fault class (chaos.predictions), from the knobs above:
+    #   kill      the leader's connections close at once: the followers elect at once
+    #             (FINALIZE_S, ZooKeeper's finalizeWait) and the new leader syncs them, and the
+    #             clients reconnect (SYNC_S);
+    #   silent    the followers notice after sync_limit * tick_time_ms (their read timeout), the
+    #             election waits cnx_timeout_ms for the silent peer, then as a kill;
+    #   graceful  a stopped server closes its connections: as a kill.
+    def predict(self, fault_class: str) -> Prediction:
+        kill = FINALIZE_S + SYNC_S
+        formula = "0.2 s (finalizeWait) + 0.5 s (sync, client reconnect)"
+        if fault_class == "silent":
+            return Prediction(fault_class, self.sync_limit * self.tick_time_ms / 1000 + self.cnx_timeout_ms / 1000 + kill,
+                              "sync_limit * tick_time_ms / 1000 + cnx_timeout_ms / 1000 + " + formula,
+                              {"sync_limit": self.sync_limit, "tick_time_ms": self.tick_time_ms,
+                               "cnx_timeout_ms": self.cnx_timeout_ms})
+        return Prediction(fault_class, kill, formula, {})
+
+
+FINALIZE_S, SYNC_S = 0.2, 0.5
+# When a follower gave up on its leader, and when a server took the lead.
+FAILOVER_LOG = LogMarkers(detected=(r"Exception when following the leader", r"shutdown Follower",
+                                    r"PeerState set to LOOKING", r"Peer state changed: looking"),
+                          elected=(r"LEADER ELECTION TOOK",))
 
 
 class ZkClient:
@@ -199,6 +219,8 @@ class ZooKeeperEnsemble(Steadiness):
     the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "zookeeper"
+    leader_roles = ("leader",)
+    failover_log = FAILOVER_LOG
 
     def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3):
         self.platform = platform
@@ -241,7 +263,9 @@ class ZooKeeperEnsemble(Steadiness):
             chown_tree(pod_dir, "zookeeper")
             argv = (JAVA, f"-Xmx{s.heap_mb}m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true",
                     f"-Dzookeeper.cnxTimeout={s.cnx_timeout_ms}",
-                    "-Dorg.slf4j.simpleLogger.showDateTime=true", "-cp", ":".join(ZK_JARS),
+                    "-Dorg.slf4j.simpleLogger.showDateTime=true",
+                    # dated, so that the failover can be read off the log (chaos.predictions)
+                    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", ":".join(ZK_JARS),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
                                             argv=argv, env={"HOME": str(pod_dir)}, port=CLIENT_PORT,
@@ -330,7 +354,6 @@ class ZooKeeperEnsemble(Steadiness):
 
     def config(self) -> dict[str, Any]:
         out = {**asdict(self.settings), "servers": len(self.pods),
-               "predicted_election_s": self.settings.predicted_election_s(),
                "probe_workers": self.probe_workers}
         if self.kube:
             out.update(manifests=str(manifest_dir(self.name)), from_manifest=self.from_manifest,

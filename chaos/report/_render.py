@@ -17,7 +17,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from chaos.checkers import FAIL_VERDICT, PASS, UNKNOWN
 from chaos.errors import InvalidConfig
-from chaos.results import RESULT_FILE, atomic_write_text, distributions, load_results, result_dir, run_name
+from chaos.results import (RESULT_FILE, atomic_write_text, distributions, load_results, prediction_text,
+                           result_dir, run_name)
 
 from ._charts import timeline_svg, trend_svg
 from ._data import (
@@ -470,6 +471,11 @@ def _experiment_html(result: Mapping[str, Any], summary: TimelineSummary, anchor
     for key in ("started_at", "duration_s", "run_id"):
         if result.get(key) is not None:
             facts.append((key.replace("_", " "), _fmt(result[key])))
+    prediction = result.get("prediction")
+    if isinstance(prediction, dict) and prediction.get("predicted_s") is not None:
+        facts.append(("predicted failover", prediction_text(prediction) if prediction.get("off") else
+                      f"{_fmt(prediction['predicted_s'])} s ({prediction.get('fault_class')}: "
+                      f"{prediction.get('formula')}), measured/predicted {_fmt(prediction.get('ratio'))}"))
     proven = proof.get("proven") if isinstance(proof, dict) else None
     facts.append(("fault proven", "–" if proven is None else ("yes" if proven else "NO")))
     out.append('<dl class="facts">' + "".join(f"<dt>{_e(k)}</dt><dd>{_e(v)}</dd>" for k, v in facts) + "</dl>")

@@ -66,3 +66,10 @@ def test_concurrent_makers_build_once(tmp_path):
     for t in threads:
         t.join(10)
     assert len(calls) == 1 and (home / "f").exists()
+
+
+def test_a_changed_stamp_builds_the_entry_again(tmp_path):
+    home = tmp_path / "kafka-libs"
+    cached_dir(home, lambda tmp: (tmp / "old.jar").write_text("1") and None, "4.4.0 pom aaaa")
+    assert cached_dir(home, lambda tmp: (tmp / "new.jar").write_text("2") and None, "4.4.0 pom bbbb") == home
+    assert sorted(p.name for p in home.iterdir()) == [STAMP, "new.jar"]

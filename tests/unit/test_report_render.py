@@ -195,3 +195,19 @@ def test_a_quorum_loss_shows_its_own_bound_writes_refused(tmp_path):
                                           "before heal at 20 s; expect_writes_refused is true",))
     row = re.search(r'<tr class="breach" data-metric="writes_during_fault">.*?</tr>', bad).group(0)
     assert "3 acknowledged" in row and "mark-breach" in row
+
+
+def test_an_experiment_shows_its_prediction_and_a_far_ones_explanation(tmp_path):
+    verdict = Verdict("pass", (), {"unavailability_s": 13.0, "recovery_s": 13.2})
+    doc = build_result(experiment="postgres/primary-node-crash", component="postgres", fault="crash",
+                       platform="local", seed=1, target={}, proof={"proven": True}, config={},
+                       windows={"injected_s": 2.0, "healed_s": 20.0, "end_s": 30.0}, verdict=verdict, slo=SLO(),
+                       extra={"prediction": {"fault_class": "silent", "predicted_s": 10.0, "formula": "f(x)",
+                                             "measured_s": 13.0, "ratio": 1.3, "off": True,
+                                             "explanation": {"detection_s": 5.0, "election_s": 2.0,
+                                                             "reconnect_s": 6.0}}})
+    write_result(tmp_path, doc, [Event(t=1.0, kind=OK, process="w0", op="write", value=1)])
+    page = render_report(tmp_path)
+    assert "<dt>predicted failover</dt>" in page
+    assert ("measured 13.0 s is 1.3x the predicted 10.0 s (silent: f(x)); from the pods&#x27; logs: detection 5.0 s, "
+            "election 2.0 s, clients&#x27; reconnect 6.0 s") in page

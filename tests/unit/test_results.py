@@ -114,10 +114,10 @@ def test_summary_table_contains_numbers_and_reasons(tmp_path):
                                        unavailability_s=34.2, recovery_s=None, lost_writes=2), EVENTS)
     table = summary_table(load_results(tmp_path))
     lines = table.splitlines()
-    assert lines[0].split() == ["experiment", "verdict", "unavail_s", "recovery_s", "acked", "lost", "dup",
-                                "split", "slo"]
+    assert lines[0].split() == ["experiment", "verdict", "unavail_s", "pred_s", "ratio", "recovery_s", "acked",
+                                "lost", "dup", "split", "slo"]
     kill = next(line for line in lines if line.startswith("postgres/primary-kill"))
-    assert kill.split() == ["postgres/primary-kill", "PASS", "4.610", "5.020", "1193", "0", "0", "no",
+    assert kill.split() == ["postgres/primary-kill", "PASS", "4.610", "-", "-", "5.020", "1193", "0", "0", "no",
                             "unavail<=30s"]
     standby = next(line for line in lines if line.startswith("postgres/standby-kill "))
     assert "34.200" in standby and " - " in standby
@@ -136,6 +136,24 @@ def test_a_quorum_loss_row_shows_writes_refused_and_its_recovery_bound():
     doc["slo"] = quorum
     row = summary_table([doc]).splitlines()[2]
     assert row.startswith("kafka/quorum-loss") and row.endswith("writes refused, recovery<=45s")
+
+
+def test_a_prediction_shows_beside_the_measurement_and_a_far_one_gets_its_explanation():
+    near = make_result()
+    near["prediction"] = {"fault_class": "kill", "predicted_s": 4.0, "formula": "f", "measured_s": 4.61,
+                          "ratio": 1.15, "off": False}
+    far = make_result(experiment="postgres/primary-node-crash", unavailability_s=13.0)
+    far["prediction"] = {"fault_class": "silent", "predicted_s": 10.0, "formula": "g", "measured_s": 13.0,
+                         "ratio": 1.3, "off": True,
+                         "explanation": {"detection_s": 5.1, "election_s": 1.9, "reconnect_s": 6.0}}
+    lines = summary_table([near, far]).splitlines()
+    assert lines[2].split()[2:5] == ["4.610", "4.0", "1.15"]
+    assert lines[3].split()[2:5] == ["13.000", "10.0", "1.30*"]
+    assert lines[-1] == ("postgres/primary-node-crash: measured 13.0 s is 1.3x the predicted 10.0 s (silent: g); "
+                         "from the pods' logs: detection 5.1 s, election 1.9 s, clients' reconnect 6.0 s")
+    far["prediction"]["explanation"] = {"unexplained": "no detection marker in the pods' logs after the injection"}
+    assert summary_table([far]).splitlines()[-1].endswith(
+        "; unexplained: no detection marker in the pods' logs after the injection")
 
 
 def test_junit_properties():
