@@ -6,13 +6,14 @@ They never touch the network; each is one function of the history, tested with h
 from __future__ import annotations
 
 import math
+import statistics
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Sequence
 
 from chaos.slo import SLO
-from chaos.timeline import COMPLETIONS, INFO, INVOKE, NEMESIS, OK, SESSION, Event
+from chaos.timeline import COMPLETIONS, INFO, INVOKE, NEMESIS, OK, PHASE, SESSION, Event
 
 __all__ = [
     "WriteLoss",
@@ -81,9 +82,12 @@ class ProbeStats:
     ops: int
     ok: int
     errors: int
-    probe_interval_s: float | None
+    probe_interval_s: float | None  # median
     probe_interval_p95_s: float | None
     probe_interval_max_s: float | None
+    probe_interval_configured_s: float | None = None
+    probe_ticks: int = 0  # ticks of the workers' grids: operations started plus ticks missed
+    missed_ticks: int = 0  # ticks that passed while the worker's previous operation was in flight
 
 
 @dataclass(frozen=True)
@@ -261,15 +265,22 @@ def _p95(values: Sequence[float]) -> float:
 
 
 def probe_stats(events: Iterable[Event]) -> ProbeStats:
-    """Counts of completions and the spacing of invokes per worker (a stalled probe shows here)."""
+    """Counts of completions, the spacing of invokes per worker (median, p95, max: a stalled
+    probe shows here) against the configured interval, and the ticks missed while an operation
+    was still in flight."""
     evs = sorted(events, key=lambda e: e.t)
     completions = [e for e in evs if e.kind in _COMPLETIONS]
     ok = sum(1 for e in completions if e.kind == OK)
+    configured = next((e.value.get("interval_s") for e in evs if e.kind == PHASE and e.op == "probe"
+                       and isinstance(e.value, dict)), None)
     last_invoke: dict[str, float] = {}
     intervals: list[float] = []
+    invokes = missed = 0
     for e in evs:
         if e.kind != INVOKE:
             continue
+        invokes += 1
+        missed += int(e.extra.get("missed_ticks", 0))
         if e.process in last_invoke:
             intervals.append(e.t - last_invoke[e.process])
         last_invoke[e.process] = e.t
@@ -277,9 +288,12 @@ def probe_stats(events: Iterable[Event]) -> ProbeStats:
         ops=len(completions),
         ok=ok,
         errors=len(completions) - ok,
-        probe_interval_s=sum(intervals) / len(intervals) if intervals else None,
+        probe_interval_s=statistics.median(intervals) if intervals else None,
         probe_interval_p95_s=_p95(intervals) if intervals else None,
         probe_interval_max_s=max(intervals) if intervals else None,
+        probe_interval_configured_s=configured,
+        probe_ticks=invokes + missed,
+        missed_ticks=missed,
     )
 
 
@@ -554,6 +568,9 @@ def _metrics(m: _Measured) -> dict[str, Any]:
         "probe_interval_s": stats.probe_interval_s if stats else None,
         "probe_interval_p95_s": stats.probe_interval_p95_s if stats else None,
         "probe_interval_max_s": stats.probe_interval_max_s if stats else None,
+        "probe_interval_configured_s": stats.probe_interval_configured_s if stats else None,
+        "probe_ticks": stats.probe_ticks if stats else None,
+        "missed_ticks": stats.missed_ticks if stats else None,
         "sessions_lost": session["sessions_lost"] if session else None,
         "session_suspended_max_s": session["suspended_max_s"] if session else None,
         "ops": stats.ops if stats else None,

@@ -72,6 +72,8 @@ def _validate_run(args):
     if args.seed is not None and args.seed < 0:
         raise InvalidConfig("must be a non-negative integer", field="--seed")
     args.repeat = options.repeat_count(args.repeat, "--repeat")
+    if args.probe_interval is not None:
+        options.probe_interval_ms(args.probe_interval, "--probe-interval")
     scenarios = _on_platform(scenarios, args.platform, explicit=bool(args.selector))
     if args.platform == "kind":
         options.image_overrides(args.image, args.platform)  # bad keys or stack.yaml: named here
@@ -108,6 +110,8 @@ def cmd_run(args) -> int:
         pytest_args += ["--chaos-seed", str(args.seed)]
     if args.repeat > 1:
         pytest_args += ["--chaos-repeat", str(args.repeat)]
+    if args.probe_interval is not None:
+        pytest_args += ["--chaos-probe-interval", str(args.probe_interval)]
     if args.platform == "kind":
         pytest_args += ["--chaos-kind-name", args.kind_name] + ["--keep-cluster"] * bool(args.keep_cluster)
         for image in args.image:
@@ -233,6 +237,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", default="1", metavar="N",
                    help="run each experiment N times, each with its own seed derived from --seed; prints the "
                         "spread (median, p95, min, max) and writes it to distribution.json")
+    p.add_argument("--probe-interval", default=None, metavar="MS",
+                   help="each probe worker starts an operation every MS milliseconds (5-10000; default 20)")
     p.add_argument("--slo", default=str(DEFAULT_SLO_FILE), help="SLO file (default experiments/slo.yaml)")
     p.add_argument("--junitxml", default=None, help="also write JUnit XML here")
     p.set_defaults(fn=cmd_run)

@@ -26,6 +26,7 @@ from .results import Repeat, build_result, write_result
 from .slo import SLO
 from .targeting import choose
 from .timeline import COMPLETIONS, INVOKE, OK, PHASE, Timeline
+from .probe import DEFAULT_INTERVAL_S
 from .waits import poll_until
 
 __all__ = ["RunSettings", "Outcome", "run_scenario"]
@@ -37,7 +38,7 @@ class RunSettings:
     warmup_s: float = 2.0  # the probe must succeed throughout this window before injection
     recovery_timeout_s: float = 90.0
     verify_timeout_s: float = 30.0
-    probe_interval_s: float = 0.05
+    probe_interval_s: float = DEFAULT_INTERVAL_S
 
 
 @dataclass
@@ -64,15 +65,24 @@ def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> b
     return checkers.recovery_s(timeline.events, since_s, timeline.now(), settle_s) is not None
 
 
-def _no_operation_in_flight(timeline: Timeline) -> bool:
-    """Every probe worker's last operation has completed. Stopping the probe while one hangs
-    would record its timeout after the run loop judged the clients recovered: the checker would
-    then see a failure at the very end and no success after it."""
-    last: dict[str, str] = {}
+def _no_operation_hanging(timeline: Timeline, since_s: float) -> bool:
+    """No probe worker's operation has been in flight longer than the slowest operation that
+    succeeded since `since_s`. Stopping the probe while one hangs would record its timeout
+    after the run loop judged the clients recovered: the checker would then see a failure at
+    the very end and no success after it. An operation merely under way (at a fixed rate a
+    worker whose operations take about its interval nearly always has one) does not hold the
+    stop: waiting for every worker to be idle at once could last the whole recovery timeout."""
+    now = timeline.now()
+    in_flight: dict[str, float] = {}
+    slowest = 0.0
     for e in list(timeline.events):
-        if e.kind == INVOKE or e.kind in COMPLETIONS:
-            last[e.process] = e.kind
-    return all(kind != INVOKE for kind in last.values())
+        if e.kind == INVOKE:
+            in_flight[e.process] = e.t
+        elif e.kind in COMPLETIONS:
+            in_flight.pop(e.process, None)
+            if e.kind == OK and e.t >= since_s:
+                slowest = max(slowest, e.latency_s or 0.0)
+    return all(now - t <= slowest for t in in_flight.values())
 
 
 def _no_progress(label: str) -> ContextManager:
@@ -161,7 +171,7 @@ def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, 
             # settle_s (a rejoin can disturb clients), up to the recovery deadline.
             steady_at = timeline.now()
             poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
-                       and _no_operation_in_flight(timeline),
+                       and _no_operation_hanging(timeline, steady_at),
                        max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
         except NotSteady as exc:
             seen.recovered = False

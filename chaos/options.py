@@ -12,9 +12,12 @@ from typing import Iterable
 from .errors import InvalidConfig, MissingPrerequisite
 
 __all__ = ["check_platform", "check_experiment_platform", "image_overrides", "check_prerequisites", "repeat_count",
-           "MAX_REPEAT"]
+           "MAX_REPEAT", "probe_interval_ms", "PROBE_INTERVAL_MS"]
 
 MAX_REPEAT = 100
+# The probe's interval in milliseconds: below 5 ms the workers' own scheduling dominates; above
+# 10 s a short outage falls between two operations.
+PROBE_INTERVAL_MS = (5, 10000)
 
 
 def check_platform(platform: str, option: str) -> None:
@@ -32,6 +35,16 @@ def repeat_count(value: object, option: str) -> int:
         raise InvalidConfig(f"{value!r} is not a whole number from 1 to {MAX_REPEAT}", field=option,
                             fix=f"e.g. {option} 5")
     return int(text)
+
+
+def probe_interval_ms(value: object, option: str) -> float:
+    """The probe's interval in seconds, given in whole milliseconds (5 to 10000)."""
+    text = str(value).strip()
+    low, high = PROBE_INTERVAL_MS
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidConfig(f"{value!r} is not a whole number of milliseconds from {low} to {high}", field=option,
+                            fix=f"e.g. {option} 20")
+    return int(text) / 1000.0
 
 
 def check_experiment_platform(platform: str, option: str) -> None:

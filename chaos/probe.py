@@ -2,6 +2,12 @@
 record every operation on the timeline as invoke + ok/fail/info. A probe never raises out of
 its thread; it records.
 
+Fixed rate: each worker starts an operation on every tick of its own grid (every `interval_s`),
+whatever the previous operation took. An operation still in flight is never started twice: the
+ticks that pass meanwhile are missed, counted on the next invoke (extra["missed_ticks"]), and
+the worker resumes on the grid. The probe's first event (a phase "probe") records the
+configured interval, so the results can set the achieved one beside it.
+
 A component supplies a Client per worker. `Client.write(value)` returns the node that
 acknowledged the write (or a tuple (node, extra) with facts about the acknowledgement, e.g.
 {"replicated": True}, kept on the event), raises DefiniteFailure when the write certainly did not happen, and
@@ -16,12 +22,12 @@ import threading
 import time
 from typing import Callable, Protocol, Sequence
 
-from .timeline import FAIL, INFO, INVOKE, OK, Timeline
+from .timeline import FAIL, INFO, INVOKE, OK, PHASE, Timeline
 from .waits import poll_until
 
-__all__ = ["Client", "DefiniteFailure", "Probe", "DEFAULT_INTERVAL_S"]
+__all__ = ["Client", "DefiniteFailure", "Probe", "DEFAULT_INTERVAL_S", "missed_ticks"]
 
-DEFAULT_INTERVAL_S = 0.05
+DEFAULT_INTERVAL_S = 0.02
 
 
 class DefiniteFailure(Exception):
@@ -37,6 +43,11 @@ class Client(Protocol):
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:200]
+
+
+def missed_ticks(late_s: float, interval_s: float) -> int:
+    """Ticks of the grid that passed, `late_s` after the one due, without an operation starting."""
+    return int(late_s // interval_s) if late_s >= interval_s else 0
 
 
 class _Worker:
@@ -58,11 +69,13 @@ class _Worker:
                 if p.stopping.wait(next_at - now):
                     break
             started = time.monotonic()
-            # A fixed grid, so sleep overshoot does not accumulate; after a slow operation the
-            # grid restarts from now rather than firing a burst of catch-up operations.
-            next_at = next_at + p.interval_s if started - next_at < p.interval_s else started + p.interval_s
+            # A fixed grid, so sleep overshoot does not accumulate. The ticks that passed while
+            # the previous operation was in flight are missed, not fired later as a burst.
+            missed = missed_ticks(started - next_at, p.interval_s)
+            next_at += (missed + 1) * p.interval_s
             value = p.next_value()
-            t0 = p.timeline.record(INVOKE, self.name, "write", value=value).t
+            t0 = p.timeline.record(INVOKE, self.name, "write", value=value,
+                                   extra={"missed_ticks": missed} if missed else {}).t
             with self.lock:
                 self.deadline = started + p.op_timeout_s
                 self.aborted = False
@@ -110,6 +123,8 @@ class Probe:
             return next(self._counter)
 
     def start(self) -> "Probe":
+        self.timeline.record(PHASE, "harness", "probe",
+                             value={"interval_s": self.interval_s, "workers": len(self.workers)})
         for w in self.workers:
             w.thread.start()
         self._watchdog.start()

@@ -20,7 +20,7 @@ import pytest
 from . import options
 from .catalog import Scenario, select
 from .errors import ChaosError
-from .experiment import Outcome, run_scenario
+from .experiment import Outcome, RunSettings, run_scenario
 from .ledger import new_run_id
 from .results import Repeat, distribution_table, junit_properties, repeat_seed, summary_table, write_distributions
 from .slo import SLOBook, load_slo_file
@@ -42,6 +42,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--chaos-repeat", default="1", metavar="N",
                     help="run each experiment N times, each with its own seed derived from --chaos-seed; "
                          "the spread (median, p95, min, max) is printed and written to distribution.json")
+    group.addoption("--chaos-probe-interval", default=None, metavar="MS",
+                    help="each probe worker starts an operation every MS milliseconds, whatever the previous one "
+                         "took (5-10000; default 20)")
     group.addoption("--chaos-slo", default=os.environ.get("CHAOS_SLO_FILE", str(DEFAULT_SLO_FILE)),
                     help="SLO file (default: experiments/slo.yaml)")
     group.addoption("--chaos-select", action="append", default=[],
@@ -85,6 +88,9 @@ def pytest_configure(config: pytest.Config) -> None:
     state: dict[str, Any] = {"run_id": run_id, "seed": seed}
     try:
         state["repeat"] = options.repeat_count(config.getoption("chaos_repeat"), "--chaos-repeat")
+        interval = config.getoption("chaos_probe_interval")
+        state["settings"] = RunSettings(probe_interval_s=options.probe_interval_ms(interval, "--chaos-probe-interval")) \
+            if interval is not None else RunSettings()
         state["slo_book"] = load_slo_file(config.getoption("chaos_slo"))
         state["selection"] = select(config.getoption("chaos_select"), include_negative=True) \
             if config.getoption("chaos_select") else None
@@ -291,7 +297,7 @@ def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform
 
         outcome = run_scenario(chaos_platform, component, scenario, slo, seed=seed,
                                report_dir=chaos_state["report_dir"], run_id=chaos_state["run_id"], log=_log,
-                               progress=Progress, repeat=repeat)
+                               progress=Progress, repeat=repeat, settings=chaos_state["settings"])
         for name, value in junit_properties(outcome.result):
             record_property(name, value)
         request.config.stash[_RESULTS].append(outcome.result)

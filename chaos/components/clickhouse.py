@@ -31,7 +31,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidConfig, NotSteady
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
 from .base import Steadiness, Target, require_manifest_platform
@@ -398,7 +398,7 @@ class ClickHouseCluster(Steadiness):
         return (f"replicas {seen.get('replicas')}; see `kubectl -n chaos-stack logs -l "
                 "app.kubernetes.io/name=clickhouse`")
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         self._refresh()
         op_timeout_s = self.settings.op_timeout_s()
         clients = [ClickHouseClient(self.endpoints, experiment, self.settings, op_timeout_s=op_timeout_s, start=i)

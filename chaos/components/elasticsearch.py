@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
 from ..errors import MissingPrerequisite
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, missing_module, require_manifest_platform
 from ..waits import retry_until
@@ -422,7 +422,7 @@ class ElasticsearchCluster(Steadiness):
         return f"health {seen.get('health')}; master {seen.get('master')}; {self.logs_hint()}"
 
     # probe and verification
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         es = make_client(self.urls(), self.settings)
         try:
             ensure_index(es, self.settings)

@@ -73,7 +73,7 @@ from .._run import run
 from ..cache import cache_dir, cached_dir
 from ..checkers import CheckpointAck, CheckpointObservation, judge_checkpoints
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
 from .base import Target, require_manifest_platform, wait_until_steady
@@ -565,7 +565,7 @@ class FlinkSession:
         seen = self.status()
         return not seen["problems"], seen
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05, workers: int = 1) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S, workers: int = 1) -> Probe:
         if self.job_id is None:
             raise InvalidConfig("no probe job submitted yet", field="flink", fix="deploy the component first")
         ledger = self.ledgers[experiment] = CheckpointLedger()
@@ -717,7 +717,7 @@ class FlinkCluster:
             raise NotSteady(f"{self.deployment}: could not submit the probe job: {exc}", [str(exc)]) from exc
         return self.wait_steady(max(5.0, deadline - time.monotonic()), log)
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         return self.session.probe(timeline, experiment, interval_s, self.probe_workers)
 
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:

@@ -32,7 +32,7 @@ from ..cache import cache_dir, cached_dir
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
                    on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
@@ -461,7 +461,7 @@ class KafkaCluster(Steadiness):
             problems.append(f"metadata log behind on node(s) {r['lagging_controllers']}")
         return not problems, {"roles": r, "problems": problems}
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         op_timeout_s = 1.0
         bootstrap = self.bootstrap  # read once (on kube: the current IPs)
         clients = [KafkaClient(bootstrap[i:] + bootstrap[:i], experiment, self.settings, op_timeout_s,

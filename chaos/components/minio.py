@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Sequence
 
 from ..errors import InvalidConfig, NotSteady
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
 from .base import Steadiness, Target, missing_module, require_manifest_platform
@@ -342,7 +342,7 @@ class MinioCluster(Steadiness):
     def explain(self, seen: dict[str, Any]) -> str:
         return f"health per server {seen.get('servers')}; see `kubectl -n chaos-stack logs -l app.kubernetes.io/name=minio`"
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         self._refresh()
         s = self.settings
         clients = [MinioClient(self.endpoints, experiment, op_timeout_s=s.op_timeout_s, access_key=s.access_key,

@@ -29,7 +29,7 @@ import psycopg
 from ..errors import HarnessError, InvalidConfig, MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
                    missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
@@ -437,7 +437,7 @@ class PostgresCluster(Steadiness):
         return pooled + [PgClient(self.hosts, self.port, experiment, self.settings.connect_timeout_s, fresh=True,
                                   names=self._ip_to_pod)]
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         return Probe(timeline, self.clients(experiment), interval_s=interval_s, op_timeout_s=1.0)
 
     def verify(self, experiment: str, timeout_s: float = 30.0) -> list[int] | None:

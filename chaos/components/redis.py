@@ -30,7 +30,7 @@ from ..errors import MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import Node
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
                    missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir,
@@ -532,7 +532,7 @@ class RedisCluster(Steadiness):
             return [(now[pod], KUBE_PORT) for pod in self.members.pods if pod in now]
         return [(a.split(":")[0], int(a.split(":")[1])) for a in self.address.values()]
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         # Worker i writes only to master i's slots (its hash tag), so the worst client's
         # unavailability is that of the slots the fault took away, not diluted by the others.
         startup = self._startup()

@@ -21,7 +21,7 @@ from typing import Any, Callable
 from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
-from ..probe import DefiniteFailure, Probe
+from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
                    missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
@@ -330,7 +330,7 @@ class ZooKeeperEnsemble(Steadiness):
         hosts = ips[start:] + ips[:start]
         return ",".join(f"{ip}:{CLIENT_PORT}" for ip in hosts)
 
-    def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
+    def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         op_timeout_s = 1.0
         if self.kube:
             self.members.watch()

@@ -357,7 +357,10 @@ _INFO = (
     ("unexpected values read", "unexpected_writes", ""),
     ("operations", "ops", ""),
     ("errors", "errors", ""),
-    ("probe interval", "probe_interval_s", " s"),
+    ("probe interval configured", "probe_interval_configured_s", " s"),
+    ("probe interval (median)", "probe_interval_s", " s"),
+    ("probe interval (p95)", "probe_interval_p95_s", " s"),
+    ("probe ticks missed (operation in flight)", "missed_ticks", ""),
 )
 
 

@@ -19,7 +19,7 @@ from chaos.checkers import (
     write_loss,
 )
 from chaos.slo import SLO
-from chaos.timeline import FAIL, INFO, INVOKE, NEMESIS, OK, Event
+from chaos.timeline import FAIL, INFO, INVOKE, NEMESIS, OK, PHASE, Event
 
 
 def op(t0: float, t1: float, kind: str, value: int, *, process: str = "w0", node: str | None = "pg0",
@@ -78,7 +78,8 @@ def test_metrics_carry_every_contract_key_rounded():
     v = run_judge(CLEAN)
     for key in ("unavailability_s", "recovery_s", "acked_writes", "lost_writes", "duplicate_writes",
                 "unexpected_writes", "indeterminate_writes", "split_brain", "probe_interval_s",
-                "probe_interval_p95_s", "probe_interval_max_s", "ops", "errors"):
+                "probe_interval_p95_s", "probe_interval_max_s", "probe_interval_configured_s", "probe_ticks",
+                "missed_ticks", "ops", "errors"):
         assert key in v.metrics, key
     assert v.metrics["indeterminate_writes"] == 1
     floats = [x for x in v.metrics.values() if isinstance(x, float)]
@@ -290,10 +291,21 @@ def test_probe_stats_intervals_per_worker():
         + op(0.5, 0.6, OK, 10, process="w1") + op(1.5, 1.6, INFO, 11, process="w1")
     stats = probe_stats(events)
     assert (stats.ops, stats.ok, stats.errors) == (5, 3, 2)
-    # w0: 1.0, 3.0; w1: 1.0 -- never the 0.5 between different workers.
-    assert stats.probe_interval_s == pytest.approx(5.0 / 3)
+    # w0: 1.0, 3.0; w1: 1.0 -- never the 0.5 between different workers. The median, not the mean.
+    assert stats.probe_interval_s == pytest.approx(1.0)
     assert stats.probe_interval_max_s == pytest.approx(3.0)
     assert stats.probe_interval_p95_s == pytest.approx(3.0)
+
+
+def test_probe_stats_count_missed_ticks_against_the_configured_interval():
+    events = [Event(0.0, PHASE, "harness", "probe", value={"interval_s": 0.02, "workers": 2})] \
+        + op(0.00, 0.01, OK, 1) + op(0.02, 0.09, OK, 2)
+    late = op(0.10, 0.11, OK, 3)  # the ticks at 0.04, 0.06 and 0.08 passed while write 2 was in flight
+    late[0] = Event(0.10, INVOKE, "w0", "write", value=3, extra={"missed_ticks": 3})
+    stats = probe_stats(events + late)
+    assert stats.probe_interval_configured_s == 0.02
+    assert (stats.probe_ticks, stats.missed_ticks) == (6, 3)
+    assert stats.probe_interval_max_s == pytest.approx(0.08)
 
 
 def test_probe_stats_without_invokes_has_no_intervals():

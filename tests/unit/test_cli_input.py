@@ -205,7 +205,7 @@ def test_chaos_run_and_the_pytest_plugin_validate_with_the_same_functions(monkey
 
         def __init__(self, **opts):
             self.opts = {"chaos_seed": None, "chaos_slo": str(pytest_plugin.DEFAULT_SLO_FILE), "chaos_select": [],
-                         "chaos_image": [], "chaos_repeat": "1", **opts}
+                         "chaos_image": [], "chaos_repeat": "1", "chaos_probe_interval": None, **opts}
             self.stash = {}
 
         def getoption(self, name):
@@ -235,7 +235,27 @@ def test_chaos_run_and_the_pytest_plugin_validate_with_the_same_functions(monkey
     with pytest.raises(pytest.UsageError, match="stopped by the test"):
         pytest_plugin.pytest_configure(Config(chaos_platform="local", chaos_repeat="3"))
     assert calls == [("repeat_count", "3", "--repeat"), ("repeat_count", "3", "--chaos-repeat")]
+
+    monkeypatch.setattr(options, "repeat_count", lambda value, option: int(value))
+    calls.clear()
+    monkeypatch.setattr(options, "probe_interval_ms", recording("probe_interval_ms"))
+    assert cli.main(["run", "--probe-interval", "100", "postgres"]) == cli.EXIT_INPUT
+    with pytest.raises(pytest.UsageError, match="stopped by the test"):
+        pytest_plugin.pytest_configure(Config(chaos_platform="local", chaos_probe_interval="100"))
+    assert calls == [("probe_interval_ms", "100", "--probe-interval"),
+                     ("probe_interval_ms", "100", "--chaos-probe-interval")]
     assert "stopped by the test" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["4", "10001", "0.5", "20ms", "-20", ""])
+def test_a_probe_interval_outside_5_to_10000_ms_is_named(value):
+    from chaos import options
+    from chaos.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig) as err:
+        options.probe_interval_ms(value, "--probe-interval")
+    assert err.value.field == "--probe-interval"
+    assert options.probe_interval_ms("20", "--probe-interval") == 0.02
 
 
 @pytest.mark.parametrize("value", ["0", "-2", "x", "1.5", "101"])

@@ -33,7 +33,8 @@ def chaos_deployments():
     return Deployments()
 
 
-def fake_run_scenario(platform, component, scenario, slo, *, seed, report_dir, run_id, log, progress, repeat):
+def fake_run_scenario(platform, component, scenario, slo, *, seed, report_dir, run_id, log, progress, repeat,
+                      settings):
     unavail = 1.0 + repeat.index
     doc = build_result(experiment=scenario.key, component=scenario.component, fault=scenario.fault,
                        platform="local", seed=seed, target={}, proof={"proven": True}, config={},

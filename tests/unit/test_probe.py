@@ -9,8 +9,8 @@ from collections import Counter, defaultdict
 
 import pytest
 
-from chaos.probe import DefiniteFailure, Probe
-from chaos.timeline import COMPLETIONS, FAIL, INFO, INVOKE, OK, Timeline
+from chaos.probe import DefiniteFailure, Probe, missed_ticks
+from chaos.timeline import COMPLETIONS, FAIL, INFO, INVOKE, OK, PHASE, Timeline
 
 
 class FakeClient:
@@ -79,7 +79,8 @@ def run_probe(clients, *, seconds: float = 0.2, interval_s: float = 0.01, op_tim
 def ops_by_value(tl: Timeline) -> dict[int, list]:
     ops = defaultdict(list)
     for e in tl.events:
-        ops[e.value].append(e)
+        if e.kind == INVOKE or e.kind in COMPLETIONS:
+            ops[e.value].append(e)
     return ops
 
 
@@ -123,7 +124,7 @@ def test_first_value_sets_the_sequence_start():
     probe = Probe(tl, [FakeClient()], interval_s=0.01, first_value=1000).start()
     probe.wait_for(lambda: len(tl) >= 2, timeout_s=5, poll_s=0.005)
     probe.stop(timeout_s=3)
-    assert min(e.value for e in tl.events) == 1000
+    assert min(e.value for e in tl.events if e.kind == INVOKE) == 1000
 
 
 def test_definite_failure_is_recorded_as_fail_with_cause():
@@ -178,6 +179,51 @@ def test_achieved_interval_is_close_to_interval_s():
     assert mean < interval_s * 1.5
     # Paced, not a busy loop.
     assert mean > interval_s * 0.8
+
+
+class SlowClient(FakeClient):
+    """Every write takes `seconds`."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def write(self, value: int) -> str:
+        time.sleep(self.seconds)
+        return super().write(value)
+
+
+def test_missed_ticks_are_the_grid_ticks_that_passed_without_an_operation():
+    assert missed_ticks(0.0, 0.02) == 0
+    assert missed_ticks(0.019, 0.02) == 0  # late, but its own tick: no other tick passed
+    assert missed_ticks(0.021, 0.02) == 1
+    assert missed_ticks(0.1, 0.02) == 5
+
+
+def test_a_slow_operation_is_never_started_twice_and_its_passed_ticks_are_counted():
+    # Each write takes 3.5 intervals: the worker never overlaps itself, starts the next write
+    # as soon as one ends (late for its tick, no burst of catch-up operations) and counts the
+    # ticks that passed, so that started plus missed ticks cover the elapsed time.
+    interval_s = 0.02
+    tl, _ = run_probe([SlowClient(0.07)], seconds=0.6, interval_s=interval_s)
+    events = [e for e in tl.events if e.process == "w0"]
+    kinds = [e.kind for e in events]
+    assert kinds[:6] == [INVOKE, OK] * 3  # strictly alternating: one operation at a time
+    assert all(a != b for a, b in zip(kinds, kinds[1:]))
+    invokes = [e for e in events if e.kind == INVOKE]
+    assert len(invokes) >= 4
+    missed = [e.extra.get("missed_ticks", 0) for e in invokes[1:]]
+    assert all(m >= 2 for m in missed), missed  # 0.07 s in flight passes 2 or 3 ticks of 0.02 s
+    ticks = len(invokes) + sum(missed)
+    elapsed_ticks = (invokes[-1].t - invokes[0].t) / interval_s + 1
+    assert abs(ticks - elapsed_ticks) <= 2, (ticks, elapsed_ticks)
+
+
+def test_the_probe_records_its_configured_interval_first():
+    tl, probe = run_probe([FakeClient(), FakeClient()], seconds=0.05, interval_s=0.02)
+    first = tl.events[0]
+    assert (first.kind, first.op) == (PHASE, "probe")
+    assert first.value == {"interval_s": 0.02, "workers": 2}
 
 
 def test_stop_returns_promptly_and_leaves_no_thread_alive():
