@@ -89,6 +89,11 @@ ZOOKEEPER = (
     Scenario("zookeeper", "quorum-loss", "quorum-loss", "leader",
              "hold the leader and one follower down (two of three): writes must be refused, "
              "then the ensemble recovers with nothing acknowledged lost", hold_s=15.0),
+    Scenario("zookeeper", "negative-two-servers", "partition", "leader",
+             "negative control: an ensemble of two servers in two zones, so that losing either zone leaves "
+             "no majority; cutting the leader's zone off stops all writes until the heal, which the verdict "
+             "must report", hold_s=15.0, params={"cut_clients": False},
+             deployment={"servers": 2, "name": "zk2", "port": 2191}, negative_control=True),
 )
 KAFKA = (
     Scenario("kafka", "leader-kill", "kill", "leader",
@@ -105,6 +110,11 @@ KAFKA = (
     Scenario("kafka", "quorum-loss", "quorum-loss", "leader",
              "hold the leader and one follower down (two of three brokers): with min.insync.replicas 2 "
              "writes must be refused, then the cluster recovers with nothing acknowledged lost", hold_s=15.0),
+    Scenario("kafka", "negative-leader-acks", "partition", "leader",
+             "negative control: producers acknowledged by the leader alone (acks=1), min.insync.replicas 1, "
+             "unclean leader election on; the leader's zone is cut off while clients still reach it, and the "
+             "writes it acknowledged alone must be reported lost", hold_s=20.0, params={"cut_clients": False},
+             deployment={"unsafe_acks": True, "name": "kafkaua", "port": 9192}, negative_control=True),
 )
 REDIS = (
     Scenario("redis", "master-kill", "kill", "master",
@@ -120,6 +130,11 @@ REDIS = (
              params={"cut_clients": False}),
     Scenario("redis", "master-node-crash", "crash", "master",
              "kill every process on a master's node hard and take its link down", hold_s=25.0),
+    Scenario("redis", "negative-no-failover", "crash", "master",
+             "negative control: replicas that never fail over (cluster-replica-no-failover); a master's "
+             "node crashes and its slots stay down until the heal, which the verdict must report",
+             hold_s=15.0, deployment={"no_failover": True, "name": "redisnf", "port": 7100},
+             negative_control=True),
 )
 ELASTICSEARCH = (
     Scenario("elasticsearch", "master-kill", "kill", "master",

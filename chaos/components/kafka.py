@@ -44,7 +44,7 @@ __all__ = ["KafkaCluster", "KAFKA_VERSION", "ensure_kafka_jars", "prerequisites"
 KAFKA_VERSION = "4.4.0"  # keep in step with fixtures/kafka/pom.xml
 POM = Path(__file__).resolve().parents[2] / "fixtures" / "kafka" / "pom.xml"
 JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
-BROKER_PORT, CONTROLLER_PORT = 9092, 9093
+BROKER_PORT = 9092  # controllers listen on BROKER_PORT + 1
 TOPIC = "chaos-probe"
 RUN_AS = "nobody"
 
@@ -154,6 +154,9 @@ class Settings:
     replication_factor: int = 3
     unclean_leader_election: bool = False
     request_timeout_ms: int = 5000
+    # The producer's acknowledgement: "all" (the ISR, at least min_insync_replicas). The
+    # negative control's "1" is the leader's own log only: unsafe.
+    producer_acks: str = "all"
     heap_mb: int = 384
 
     # The predicted failover per fault class (chaos.predictions), from the knobs above:
@@ -198,8 +201,10 @@ class KafkaClient:
         self.experiment = experiment
         self.op_timeout_s = op_timeout_s
         self.names = names
+        acks_all = settings.producer_acks == "all"
         self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", enable_idempotence=True,
+            bootstrap_servers=bootstrap, acks="all" if acks_all else int(settings.producer_acks),
+            enable_idempotence=acks_all,  # idempotence needs acks=all
             request_timeout_ms=settings.request_timeout_ms, max_block_ms=int(op_timeout_s * 1000),
             linger_ms=0, retries=2**31 - 1, delivery_timeout_ms=120000, reconnect_backoff_ms=100,
             reconnect_backoff_max_ms=500, metadata_max_age_ms=5000)
@@ -242,10 +247,18 @@ class KafkaCluster(Steadiness):
     failover_log = FAILOVER_LOG
     steady_poll_s = 0.5
 
-    def __init__(self, platform, *, name: str = "kafka", settings: Settings | None = None, probe_workers: int = 3):
+    def __init__(self, platform, *, name: str = "kafka", settings: Settings | None = None, probe_workers: int = 3,
+                 unsafe_acks: bool = False, port: int = BROKER_PORT):
+        """`unsafe_acks` and `port` make the negative control's variant: producers acknowledged
+        by the leader alone (acks=1), min.insync.replicas 1 and unclean leader election on, on
+        ports of its own (brokers `port`, controllers `port`+1)."""
         self.platform = platform
         self.deployment = name
         self.settings = settings or Settings()
+        if unsafe_acks:
+            self.settings = replace(self.settings, producer_acks="1", min_insync_replicas=1,
+                                    unclean_leader_election=True)
+        self.ports = (port, port + 1)
         self.probe_workers = probe_workers
         self.kube = on_manifest_platform(platform)
         if self.kube:
@@ -262,7 +275,7 @@ class KafkaCluster(Steadiness):
         self.nodes = one_node_per_zone(platform, "Kafka")
         self.pods = [f"{name}-{i}" for i in range(3)]
         self.hosts = [n.ip for n in self.nodes]
-        self.bootstrap = [f"{ip}:{BROKER_PORT}" for ip in self.hosts]
+        self.bootstrap = [f"{ip}:{self.ports[0]}" for ip in self.hosts]
         self.ids = {i + 1: pod for i, pod in enumerate(self.pods)}  # node.id -> pod
 
     @property
@@ -308,15 +321,16 @@ class KafkaCluster(Steadiness):
         libs = ensure_kafka_jars()
         s = self.settings
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
-        voters = ",".join(f"{i + 1}@{ip}:{CONTROLLER_PORT}" for i, ip in enumerate(self.hosts))
+        broker_port, controller_port = self.ports
+        voters = ",".join(f"{i + 1}@{ip}:{controller_port}" for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             data = pod_dir / "data"
             data.mkdir(exist_ok=True)
             (pod_dir / "server.properties").write_text("\n".join([
                 "process.roles=broker,controller", f"node.id={i + 1}", f"controller.quorum.voters={voters}",
-                f"listeners=PLAINTEXT://{node.ip}:{BROKER_PORT},CONTROLLER://{node.ip}:{CONTROLLER_PORT}",
-                f"advertised.listeners=PLAINTEXT://{node.ip}:{BROKER_PORT}",
+                f"listeners=PLAINTEXT://{node.ip}:{broker_port},CONTROLLER://{node.ip}:{controller_port}",
+                f"advertised.listeners=PLAINTEXT://{node.ip}:{broker_port}",
                 "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
                 "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
                 f"log.dirs={data}", "num.partitions=1", f"default.replication.factor={s.replication_factor}",
@@ -342,7 +356,7 @@ class KafkaCluster(Steadiness):
                       f"--ignore-formatted >/dev/null && exec {java} kafka.Kafka {pod_dir}/server.properties")
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=RUN_AS,
                                             argv=("/bin/sh", "-c", script), env={"HOME": str(pod_dir)},
-                                            port=BROKER_PORT, termination_grace_s=15.0))
+                                            port=broker_port, termination_grace_s=15.0))
         self._wait_brokers(timeout_s)
         self._create_topic()
         return self.wait_steady(timeout_s)
@@ -377,7 +391,8 @@ class KafkaCluster(Steadiness):
 
         topic = NewTopic(TOPIC, num_partitions=1, replication_factor=self.settings.replication_factor,
                          topic_configs={"min.insync.replicas": str(self.settings.min_insync_replicas),
-                                        "unclean.leader.election.enable": "false"})
+                                        "unclean.leader.election.enable":
+                                            str(self.settings.unclean_leader_election).lower()})
 
         def create() -> None:
             admin = self._admin(10000)
@@ -500,7 +515,8 @@ class KafkaCluster(Steadiness):
     def config(self) -> dict[str, Any]:
         out = {**asdict(self.settings), "kafka_version": KAFKA_VERSION, "brokers": 3, "topic": TOPIC,
                "probe_workers": self.probe_workers,
-               "producer": {"acks": "all", "enable_idempotence": True}}
+               "producer": {"acks": self.settings.producer_acks,
+                            "enable_idempotence": self.settings.producer_acks == "all"}}
         if self.kube:
             out.update(kafka_version=_image_version(self.name), manifests=str(manifest_dir(self.name)),
                        from_manifest=self.from_manifest, pods=list(self.pods),

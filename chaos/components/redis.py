@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Callable
 
 from .._run import run
@@ -41,7 +41,7 @@ __all__ = ["RedisCluster", "parse_cluster_nodes", "prerequisites"]
 
 REDIS_SERVER = "/usr/bin/redis-server"
 REDIS_CLI = "/usr/bin/redis-cli"
-MASTER_PORT, REPLICA_PORT = 7000, 7001
+MASTER_PORT = 7000  # replicas listen on MASTER_PORT + 1
 KUBE_PORT = 6379  # every pod's port on kube
 # Settings fields the kind manifests set on redis-server's command line.
 MANIFEST_NAMES = {"cluster_node_timeout_ms": ("cluster-node-timeout",),
@@ -93,6 +93,8 @@ class Settings:
     appendonly: bool = True
     appendfsync: str = "everysec"
     wait_replicas_timeout_ms: int = 200
+    # Unsafe, for the negative control only: replicas never start a failover of their master.
+    cluster_replica_no_failover: bool = False
 
     client_socket_timeout_s: float = 1.0  # the probe's redis-py socket and connect timeouts
 
@@ -269,10 +271,16 @@ class RedisCluster(Steadiness):
     failover_log = FAILOVER_LOG
     steady_poll_s = 0.5
 
-    def __init__(self, platform, *, name: str = "redis", settings: Settings | None = None, probe_workers: int = 3):
+    def __init__(self, platform, *, name: str = "redis", settings: Settings | None = None, probe_workers: int = 3,
+                 no_failover: bool = False, port: int = MASTER_PORT):
+        """`no_failover` and `port` make the negative control's variant: replicas that never fail
+        over (cluster-replica-no-failover), on ports of its own (masters `port`, replicas `port`+1)."""
         self.platform = platform
         self.deployment = name
         self.settings = settings or Settings()
+        if no_failover:
+            self.settings = replace(self.settings, cluster_replica_no_failover=True)
+        self.ports = (port, port + 1)
         self.probe_workers = probe_workers
         self.tags: list[str] = []
         self.kube = on_manifest_platform(platform)
@@ -287,8 +295,9 @@ class RedisCluster(Steadiness):
         self.masters = [f"{name}-m{i}" for i in range(3)]
         self.replicas = [f"{name}-r{i}" for i in range(3)]  # replica of master i, in zone i+1
         self.pods = self.masters + self.replicas
-        self.address = {**{m: f"{self.nodes[i].ip}:{MASTER_PORT}" for i, m in enumerate(self.masters)},
-                        **{r: f"{self.nodes[(i + 1) % 3].ip}:{REPLICA_PORT}" for i, r in enumerate(self.replicas)}}
+        master_port, replica_port = self.ports
+        self.address = {**{m: f"{self.nodes[i].ip}:{master_port}" for i, m in enumerate(self.masters)},
+                        **{r: f"{self.nodes[(i + 1) % 3].ip}:{replica_port}" for i, r in enumerate(self.replicas)}}
         self.pod_of = {addr: pod for pod, addr in self.address.items()}
         self.tags: list[str] = []
 
@@ -320,7 +329,7 @@ class RedisCluster(Steadiness):
         s = self.settings
         for pod in self.pods:
             node = self._node_of(pod)
-            port = MASTER_PORT if pod in self.masters else REPLICA_PORT
+            port = self.ports[0] if pod in self.masters else self.ports[1]
             pod_dir = self.platform.path(self.deployment, pod)
             (pod_dir / "redis.conf").write_text("\n".join([
                 f"port {port}", f"bind {node.ip}", "protected-mode no", "daemonize no",
@@ -328,6 +337,7 @@ class RedisCluster(Steadiness):
                 f"cluster-node-timeout {s.cluster_node_timeout_ms}",
                 f"cluster-replica-validity-factor {s.cluster_replica_validity_factor}",
                 f"cluster-require-full-coverage {'yes' if s.cluster_require_full_coverage else 'no'}",
+                f"cluster-replica-no-failover {'yes' if s.cluster_replica_no_failover else 'no'}",
                 f"cluster-announce-ip {node.ip}", f"appendonly {'yes' if s.appendonly else 'no'}",
                 f"appendfsync {s.appendfsync}", 'save ""', "logfile \"\"", ""]))
             chown_tree(pod_dir, "redis")

@@ -222,8 +222,14 @@ class ZooKeeperEnsemble(Steadiness):
     leader_roles = ("leader",)
     failover_log = FAILOVER_LOG
 
-    def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3):
+    def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3,
+                 servers: int = 3, port: int = CLIENT_PORT):
+        """`servers` and `port` make the negative control's variant: an ensemble of two (one in
+        each of two zones, so that losing either zone leaves no majority), on ports of its own
+        (client `port`; quorum and election ports moved by as much)."""
         self.platform = platform
+        shift = port - CLIENT_PORT
+        self.ports = (port, QUORUM_PORT + shift, ELECTION_PORT + shift)
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
@@ -236,8 +242,8 @@ class ZooKeeperEnsemble(Steadiness):
                                                                         SERVER_DEFAULTS)
             self.nodes, self.pods, self.hosts = [], [], []
             return
-        self.nodes = one_node_per_zone(platform, "ZooKeeper")
-        self.pods = [f"{name}-{i}" for i in range(3)]
+        self.nodes = one_node_per_zone(platform, "ZooKeeper")[:servers]
+        self.pods = [f"{name}-{i}" for i in range(servers)]
         self.hosts = [n.ip for n in self.nodes]
 
     def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
@@ -249,7 +255,8 @@ class ZooKeeperEnsemble(Steadiness):
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
         s = self.settings
-        servers = "\n".join(f"server.{i + 1}={ip}:{QUORUM_PORT}:{ELECTION_PORT}" for i, ip in enumerate(self.hosts))
+        client_port, quorum_port, election_port = self.ports
+        servers = "\n".join(f"server.{i + 1}={ip}:{quorum_port}:{election_port}" for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             data = pod_dir / "data"
@@ -257,7 +264,7 @@ class ZooKeeperEnsemble(Steadiness):
             (data / "myid").write_text(f"{i + 1}\n")
             (pod_dir / "zoo.cfg").write_text(
                 f"tickTime={s.tick_time_ms}\ninitLimit={s.init_limit}\nsyncLimit={s.sync_limit}\n"
-                f"dataDir={data}\nclientPort={CLIENT_PORT}\nclientPortAddress={node.ip}\n"
+                f"dataDir={data}\nclientPort={client_port}\nclientPortAddress={node.ip}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
                 "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
             chown_tree(pod_dir, "zookeeper")
@@ -268,7 +275,7 @@ class ZooKeeperEnsemble(Steadiness):
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", ":".join(ZK_JARS),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
-                                            argv=argv, env={"HOME": str(pod_dir)}, port=CLIENT_PORT,
+                                            argv=argv, env={"HOME": str(pod_dir)}, port=client_port,
                                             termination_grace_s=10.0))
         return self.wait_steady(timeout_s)
 
@@ -291,7 +298,7 @@ class ZooKeeperEnsemble(Steadiness):
 
     def _srvr(self, ip: str) -> dict[str, Any]:
         try:
-            return parse_srvr(four_letter(ip, "srvr"))
+            return parse_srvr(four_letter(ip, "srvr", port=self.ports[0]))
         except (OSError, ValueError) as exc:
             return {"serving": False, "mode": "unreachable", "error": str(exc)[:120]}
 
@@ -318,7 +325,7 @@ class ZooKeeperEnsemble(Steadiness):
     def steady(self) -> tuple[bool, dict[str, Any]]:
         st = self.status()
         modes = sorted(s.get("mode") or "none" for s in st.values())
-        problems = [] if modes == ["follower", "follower", "leader"] else [f"modes {modes}"]
+        problems = [] if modes == sorted(["leader"] + ["follower"] * (len(st) - 1)) else [f"modes {modes}"]
         return not problems, {"pods": st, "problems": problems}
 
     def _hosts(self, start: int = 0, fresh: bool = True) -> str:
@@ -328,7 +335,7 @@ class ZooKeeperEnsemble(Steadiness):
         if self.kube and ips:
             start %= len(ips)
         hosts = ips[start:] + ips[:start]
-        return ",".join(f"{ip}:{CLIENT_PORT}" for ip in hosts)
+        return ",".join(f"{ip}:{self.ports[0]}" for ip in hosts)
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         op_timeout_s = 1.0

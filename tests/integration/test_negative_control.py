@@ -57,3 +57,44 @@ def test_location_per_zone_cancels_the_failover_and_the_verdict_says_so(chaos_ex
                for r in outcome.verdict.reasons), outcome.verdict.reasons
     # Only the old primary ever acknowledged: no standby was promoted.
     assert set(outcome.result["acked_by"]) == {outcome.result["target"]["pod"]}, outcome.result["acked_by"]
+
+
+def test_replicas_that_never_fail_over_leave_the_slots_down_and_the_verdict_says_so(chaos_experiment,
+                                                                                       chaos_deployments):
+    """cluster-replica-no-failover: a master's node crashes and no replica takes over; its slots
+    answer again only after the heal. A harness that passed this would pass a cluster without
+    failover."""
+    outcome = run_negative("redis/negative-no-failover", chaos_experiment, chaos_deployments)
+    assert outcome.result["config"]["cluster_replica_no_failover"] is True
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("no failover while the fault held" in r or "did not recover" in r
+               for r in outcome.verdict.reasons), outcome.verdict.reasons
+    # The crashed master's slots were down for the whole hold.
+    held = outcome.result["windows"]["healed_s"] - outcome.result["windows"]["injected_s"]
+    assert outcome.result["metrics"]["unavailability_s"] >= 0.9 * held, outcome.message
+
+
+def test_an_ensemble_of_two_stops_when_a_zone_is_cut_off_and_the_verdict_says_so(chaos_experiment,
+                                                                                    chaos_deployments):
+    """Two ZooKeeper servers in two zones: the leader's zone cut off leaves one server on each
+    side, neither a majority, so no write succeeds until the heal. Three servers one per zone
+    (the designed ensemble) keep a majority through the same fault."""
+    outcome = run_negative("zookeeper/negative-two-servers", chaos_experiment, chaos_deployments)
+    assert outcome.result["config"]["servers"] == 2
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("no failover while the fault held" in r or "did not recover" in r
+               for r in outcome.verdict.reasons), outcome.verdict.reasons
+    held = outcome.result["windows"]["healed_s"] - outcome.result["windows"]["injected_s"]
+    assert outcome.result["metrics"]["unavailability_s"] >= 0.9 * held, outcome.message
+
+
+def test_writes_the_cut_off_leader_acknowledged_alone_are_reported_lost(chaos_experiment, chaos_deployments):
+    """acks=1: the leader whose zone is cut off keeps acknowledging the clients' writes that no
+    follower has; the majority elects another leader, and when the old one rejoins it truncates
+    its log to the new leader's. Those acknowledged writes must be reported lost."""
+    outcome = run_negative("kafka/negative-leader-acks", chaos_experiment, chaos_deployments)
+    assert outcome.result["config"]["producer"]["acks"] == "1"
+    metrics = outcome.result["metrics"]
+    assert metrics["lost_writes"] and metrics["lost_writes"] > 0, outcome.message
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("lost writes" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
