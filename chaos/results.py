@@ -363,8 +363,11 @@ def prediction_text(p: dict[str, Any]) -> str:
     why = p.get("explanation") or {}
     if "unexplained" in why or not why:
         return f"{head}; unexplained: {why.get('unexplained', 'no explanation recorded')}"
-    return (f"{head}; from the pods' logs: detection {why['detection_s']} s, election {why['election_s']} s, "
-            f"clients' reconnect {why['reconnect_s']} s")
+    split = f"{head}; from the pods' logs: detection {why['detection_s']} s, election {why['election_s']} s, "
+    if why.get("reconnect_s") is None:
+        return split + ("and the clients were served again before the election ended: their outage did not wait "
+                        "for the failover")
+    return split + f"clients' reconnect {why['reconnect_s']} s"
 
 
 def junit_properties(result: dict[str, Any]) -> list[tuple[str, str]]:

@@ -49,6 +49,23 @@ def test_explain_splits_the_outage_from_the_logs(tmp_path):
     assert why["elected"]["pod"] == "redis-4" and "election won" in why["elected"]["line"]
 
 
+def test_an_outage_shorter_than_the_election_has_no_negative_reconnect(tmp_path):
+    # Found on Kafka with acks=1: the cut-off leader kept acknowledging, so the clients' 0.44 s
+    # outage ended before the majority's election; a "reconnect" of -3.4 s said nothing true.
+    from chaos.results import prediction_text
+
+    injected = time.time() - 60
+    (tmp_path / "redis-1.log").write_text(f"1:M {_stamp(injected + 2.0)} * Marking node bbb as failing.\n")
+    (tmp_path / "redis-4.log").write_text(f"4:S {_stamp(injected + 3.8)} # Failover election won for epoch 8.\n")
+    logs = {"redis-1": tmp_path / "redis-1.log", "redis-4": tmp_path / "redis-4.log"}
+    why = explain(redis.FAILOVER_LOG, logs, injected, injected + 30, measured_s=0.44)
+    assert why["reconnect_s"] is None
+    assert why["election_s"] == pytest.approx(1.8, abs=0.002)
+    text = prediction_text({"measured_s": 0.44, "ratio": 0.09, "predicted_s": 5.0, "fault_class": "silent",
+                            "formula": "f", "explanation": why})
+    assert "did not wait for the failover" in text and "-" not in text.split("logs:")[1]
+
+
 def test_explain_says_unexplained_without_markers(tmp_path):
     (tmp_path / "p.log").write_text("nothing dated here\n")
     markers = LogMarkers(detected=("gone",), elected=("won",))
