@@ -85,9 +85,19 @@ def _validate_run(args):
     options.check_prerequisites(args.platform, [s.component for s in scenarios], "--platform")
     from .platforms.local_host import Names, local_platform_in_use
 
-    if local_platform_in_use(Names()):
+    try:
+        names = Names(args.instance)
+    except InvalidConfig as exc:
+        raise InvalidConfig(f"{args.instance!r} is not 0-3 lowercase letters or digits", field="--instance",
+                            fix="e.g. --instance b2") from exc
+    if args.subnet is not None:
+        from .platforms.local import parse_subnet
+
+        parse_subnet(args.subnet, "--subnet")
+    if local_platform_in_use(names):
         raise InvalidConfig("another chaos run is using the local platform on this host", field="--platform",
-                            fix="wait for it to finish (or stop it and run `chaos heal`)")
+                            fix="wait for it to finish (or stop it and run `chaos heal`), or run beside it with "
+                                "--instance NAME --subnet CIDR --state-dir DIR")
     return scenarios
 
 
@@ -112,6 +122,10 @@ def cmd_run(args) -> int:
         pytest_args += ["--chaos-repeat", str(args.repeat)]
     if args.probe_interval is not None:
         pytest_args += ["--chaos-probe-interval", str(args.probe_interval)]
+    for option, value in (("--chaos-instance", args.instance), ("--chaos-subnet", args.subnet),
+                          ("--chaos-state-dir", args.state_dir)):
+        if value:
+            pytest_args += [option, value]
     if args.platform == "kind":
         pytest_args += ["--chaos-kind-name", args.kind_name] + ["--keep-cluster"] * bool(args.keep_cluster)
         for image in args.image:
@@ -237,6 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeat", default="1", metavar="N",
                    help="run each experiment N times, each with its own seed derived from --seed; prints the "
                         "spread (median, p95, min, max) and writes it to distribution.json")
+    p.add_argument("--instance", default="", metavar="NAME",
+                   help="local: another instance of the platform (0-3 letters or digits: its own namespaces and "
+                        "bridge), to run beside the default one; give it its own --subnet and --state-dir")
+    p.add_argument("--subnet", default=None, help="local: the bridge's subnet (default 10.213.0.0/24)")
+    p.add_argument("--state-dir", default=None, help="ledger and run data (default /var/lib/chaos-harness)")
     p.add_argument("--probe-interval", default=None, metavar="MS",
                    help="each probe worker starts an operation every MS milliseconds (5-10000; default 20)")
     p.add_argument("--slo", default=str(DEFAULT_SLO_FILE), help="SLO file (default experiments/slo.yaml)")

@@ -51,6 +51,18 @@ class _NodeState:
     up: bool = True
 
 
+def parse_subnet(subnet: str, field: str = "subnet") -> ipaddress.IPv4Network:
+    """The bridge's subnet: an IPv4 network of /24 or larger."""
+    try:
+        network = ipaddress.ip_network(subnet)
+    except ValueError as exc:
+        raise InvalidConfig(f"not an IPv4 network: {subnet!r}", field=field,
+                            fix="give a /24 or larger, e.g. 10.213.0.0/24") from exc
+    if network.version != 4 or network.prefixlen > 24:
+        raise InvalidConfig(f"{subnet} is too small", field=field, fix="give an IPv4 /24 or larger, e.g. 10.213.0.0/24")
+    return network
+
+
 class LocalPlatform:
     """Nodes as network namespaces, pods as supervised process groups inside them."""
 
@@ -65,15 +77,7 @@ class LocalPlatform:
         self.log = log
         self.names = Names(instance)
         self.bridge = self.names.bridge
-        subnet = subnet or os.environ.get("CHAOS_LOCAL_SUBNET", DEFAULT_SUBNET)
-        try:
-            self.subnet = ipaddress.ip_network(subnet)
-        except ValueError as exc:
-            raise InvalidConfig(f"not an IPv4 network: {subnet!r}", field="subnet",
-                                fix="give a /24 or larger, e.g. 10.213.0.0/24") from exc
-        if self.subnet.version != 4 or self.subnet.prefixlen > 24:
-            raise InvalidConfig(f"{subnet} is too small", field="subnet",
-                                fix="give an IPv4 /24 or larger, e.g. 10.213.0.0/24")
+        self.subnet = parse_subnet(subnet or os.environ.get("CHAOS_LOCAL_SUBNET", DEFAULT_SUBNET))
         self.zones = tuple(zones)
         self.nodes_per_zone = nodes_per_zone
         hosts = list(self.subnet.hosts())

@@ -9,7 +9,7 @@ Every run is the same experiments on the same machine and code, so every flag is
 Both count the comparisons the rule makes (runs with at least 3 earlier runs), per experiment
 and metric (unavailability_s, recovery_s), and the flags among them.
 
-Usage: python tests/benchmarks/bench_trend.py [--runs 5] [--repeat 3] [--out DIR] [SELECTOR ...]
+Usage: python tests/benchmarks/bench_trend.py [--runs 5] [--repeat 3] [--out DIR] [SELECTOR ...] [chaos run options as --opt=value]
        python tests/benchmarks/bench_trend.py --only-score --out DIR   (score runs already made)
 Default selectors: kafka/leader-kill kafka/leader-zone-partition (measured 3.86 s vs 6.61 s and
 10.26 s vs 5.22 s in two identical runs). Needs root; runs `chaos run` on the local platform.
@@ -68,13 +68,13 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--out", default="reports/bench-trend")
     ap.add_argument("--only-score", action="store_true")
-    args = ap.parse_args()
+    args, args.chaos_args = ap.parse_known_args()  # the rest goes to chaos run (as --opt=value: --instance=b --subnet=...)
     out = Path(args.out)
     if not args.only_score:
         for k in range(1, args.runs + 1):
             t0 = time.monotonic()
             run_dir = out / f"run-{k}"
-            code = subprocess.call([sys.executable, "-m", "chaos.cli", "run", *args.selector,
+            code = subprocess.call([sys.executable, "-m", "chaos.cli", "run", *args.selector, *args.chaos_args,
                                     "--repeat", str(args.repeat), "--report-dir", str(run_dir)])
             print(f"run {k}: exit {code}, {time.monotonic() - t0:.0f} s", flush=True)
     dirs = sorted((d for d in out.glob("run-*") if d.is_dir()), key=lambda d: int(d.name.split("-")[1]))

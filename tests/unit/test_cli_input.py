@@ -263,3 +263,30 @@ def test_a_bad_repeat_count_exits_2_naming_the_option(value, capsys):
     assert cli.main(["run", "postgres", "--repeat", value]) == cli.EXIT_INPUT
     err = capsys.readouterr().err
     assert "--repeat" in err and "whole number from 1 to 100" in err
+
+
+@pytest.mark.parametrize("args, option", [(["--instance", "TOOLONG"], "--instance"),
+                                          (["--subnet", "10.9.0.0/28"], "--subnet"),
+                                          (["--subnet", "not-a-net"], "--subnet")])
+def test_a_bad_instance_or_subnet_exits_2_naming_the_option(args, option, capsys):
+    assert cli.main(["run", "postgres", *args]) == cli.EXIT_INPUT
+    err = capsys.readouterr().err
+    assert f"{option}:" in err, err
+
+
+def test_an_instance_subnet_and_state_dir_reach_the_pytest_run(monkeypatch):
+    import pytest as real_pytest
+
+    seen = {}
+    def validated(args):
+        args.repeat = 1
+        return []
+
+    monkeypatch.setattr(cli, "_validate_run", validated)
+    monkeypatch.setattr(real_pytest, "main", lambda argv: seen.setdefault("argv", argv) and 5)
+    cli.main(["run", "postgres", "--instance", "b2", "--subnet", "10.240.0.0/24", "--state-dir", "/tmp/st",
+              "--report-dir", "/tmp/chaos-cli-test-report"])
+    argv = seen["argv"]
+    for option, value in (("--chaos-instance", "b2"), ("--chaos-subnet", "10.240.0.0/24"),
+                          ("--chaos-state-dir", "/tmp/st")):
+        assert argv[argv.index(option) + 1] == value
