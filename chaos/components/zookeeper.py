@@ -222,8 +222,14 @@ class ZooKeeperEnsemble(Steadiness):
     leader_roles = ("leader",)
     failover_log = FAILOVER_LOG
 
-    def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3):
+    def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3,
+                 client_port: int = CLIENT_PORT):
         self.platform = platform
+        # Another ensemble on the same nodes (Flink's, chaos.components.flink_local) takes other
+        # ports: client_port, and the quorum and election ports shifted by as much.
+        self.client_port = client_port
+        shift = client_port - CLIENT_PORT
+        self.quorum_port, self.election_port = QUORUM_PORT + shift, ELECTION_PORT + shift
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
@@ -249,7 +255,7 @@ class ZooKeeperEnsemble(Steadiness):
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
         s = self.settings
-        servers = "\n".join(f"server.{i + 1}={ip}:{QUORUM_PORT}:{ELECTION_PORT}" for i, ip in enumerate(self.hosts))
+        servers = "\n".join(f"server.{i + 1}={ip}:{self.quorum_port}:{self.election_port}" for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             data = pod_dir / "data"
@@ -257,7 +263,7 @@ class ZooKeeperEnsemble(Steadiness):
             (data / "myid").write_text(f"{i + 1}\n")
             (pod_dir / "zoo.cfg").write_text(
                 f"tickTime={s.tick_time_ms}\ninitLimit={s.init_limit}\nsyncLimit={s.sync_limit}\n"
-                f"dataDir={data}\nclientPort={CLIENT_PORT}\nclientPortAddress={node.ip}\n"
+                f"dataDir={data}\nclientPort={self.client_port}\nclientPortAddress={node.ip}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
                 "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
             chown_tree(pod_dir, "zookeeper")
@@ -268,7 +274,7 @@ class ZooKeeperEnsemble(Steadiness):
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", ":".join(ZK_JARS),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
-                                            argv=argv, env={"HOME": str(pod_dir)}, port=CLIENT_PORT,
+                                            argv=argv, env={"HOME": str(pod_dir)}, port=self.client_port,
                                             termination_grace_s=10.0))
         return self.wait_steady(timeout_s)
 
@@ -291,7 +297,7 @@ class ZooKeeperEnsemble(Steadiness):
 
     def _srvr(self, ip: str) -> dict[str, Any]:
         try:
-            return parse_srvr(four_letter(ip, "srvr"))
+            return parse_srvr(four_letter(ip, "srvr", self.client_port))
         except (OSError, ValueError) as exc:
             return {"serving": False, "mode": "unreachable", "error": str(exc)[:120]}
 
@@ -328,7 +334,7 @@ class ZooKeeperEnsemble(Steadiness):
         if self.kube and ips:
             start %= len(ips)
         hosts = ips[start:] + ips[:start]
-        return ",".join(f"{ip}:{CLIENT_PORT}" for ip in hosts)
+        return ",".join(f"{ip}:{self.client_port}" for ip in hosts)
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = 0.05) -> Probe:
         op_timeout_s = 1.0
