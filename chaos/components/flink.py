@@ -260,7 +260,7 @@ class Settings:
 # Seconds a new leader takes from its election to the job RUNNING again (recover the job graph from
 # S3, TaskManagers re-register, slots, deploy, restore), and a TaskManager's replacement slot
 # from the restart to RUNNING; measured on the local platform (docs/components.md).
-JOB_RECOVERY_S, TASK_REDEPLOY_S = 5.0, 1.0
+JOB_RECOVERY_S, TASK_REDEPLOY_S = 8.0, 1.0
 # When the survivors noticed the loss, and when a new leader (or the restarted job) took over.
 FAILOVER_LOG = LogMarkers(
     detected=(r"Connection to ZooKeeper suspended", r"lost leadership", r"has been revoked leadership",
