@@ -231,10 +231,10 @@ class Settings:
     #                    (JOB_RECOVERY_S: the TaskManagers register with it, slots, deployment);
     #   leader, silent   the same: a crashed or cut-off leader's session expires as well;
     #   leader, graceful a stopped leader closes its session: the standby leads at once;
-    #   taskmanager      the JobManager loses the killed TaskManager once heartbeat RPCs to it
-    #                    fail (a heartbeat interval, twice for the failure threshold) or, silent,
-    #                    after heartbeat_timeout_ms; then the job restarts after restart_delay_ms
-    #                    on a spare slot (TASK_REDEPLOY_S).
+    #   taskmanager      the JobManager loses the killed TaskManager when its next heartbeat RPC
+    #                    to it fails (within a heartbeat interval) or, silent, after
+    #                    heartbeat_timeout_ms; then the job restarts after restart_delay_ms on a
+    #                    spare slot (TASK_REDEPLOY_S).
     def predict(self, fault_class: str, role: str = "leader") -> Prediction | None:
         if role in ("taskmanager", "spare-taskmanager"):
             if role == "spare-taskmanager":
@@ -242,7 +242,7 @@ class Settings:
             if fault_class == "silent":
                 detect, formula = self.heartbeat_timeout_ms / 1000, "heartbeat_timeout_ms / 1000"
             else:
-                detect, formula = 2 * self.heartbeat_interval_ms / 1000, "2 * heartbeat_interval_ms / 1000"
+                detect, formula = self.heartbeat_interval_ms / 1000, "heartbeat_interval_ms / 1000"
             return Prediction(fault_class, detect + self.restart_delay_ms / 1000 + TASK_REDEPLOY_S,
                               f"{formula} + restart_delay_ms / 1000 + {TASK_REDEPLOY_S} s (redeploy, restore)",
                               {"heartbeat_interval_ms": self.heartbeat_interval_ms,
@@ -260,7 +260,7 @@ class Settings:
 # Seconds a new leader takes from its election to the job RUNNING again (recover the job graph from
 # S3, TaskManagers re-register, slots, deploy, restore), and a TaskManager's replacement slot
 # from the restart to RUNNING; measured on the local platform (docs/components.md).
-JOB_RECOVERY_S, TASK_REDEPLOY_S = 8.0, 1.0
+JOB_RECOVERY_S, TASK_REDEPLOY_S = 8.0, 0.5
 # When the survivors noticed the loss, and when a new leader (or the restarted job) took over.
 FAILOVER_LOG = LogMarkers(
     detected=(r"Connection to ZooKeeper suspended", r"lost leadership", r"has been revoked leadership",

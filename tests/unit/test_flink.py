@@ -319,6 +319,6 @@ def test_predictions_per_fault_class_and_role():
     assert s.predict("kill", "leader").predicted_s == s.zk_session_timeout_ms / 1000 + 8.0
     assert s.predict("silent", "leader").predicted_s == s.predict("kill", "leader").predicted_s
     assert s.predict("graceful", "leader").predicted_s == 8.0
-    assert s.predict("kill", "taskmanager").predicted_s == 2 * 2.0 + 1.0 + 1.0
-    assert s.predict("silent", "taskmanager").predicted_s == 10.0 + 1.0 + 1.0
+    assert s.predict("kill", "taskmanager").predicted_s == 2.0 + 1.0 + 0.5
+    assert s.predict("silent", "taskmanager").predicted_s == 10.0 + 1.0 + 0.5
     assert s.predict("kill", "standby") is None and s.predict("kill", "spare-taskmanager") is None
