@@ -248,8 +248,8 @@ class Settings:
                               {"heartbeat_interval_ms": self.heartbeat_interval_ms,
                                "heartbeat_timeout_ms": self.heartbeat_timeout_ms,
                                "restart_delay_ms": self.restart_delay_ms})
-        if role != "leader":
-            return None
+        if role != "leader" or self.ha_type == "none":
+            return None  # without HA nothing fails over: the job is gone (the negative control)
         if fault_class == "graceful":
             return Prediction(fault_class, JOB_RECOVERY_S, f"{JOB_RECOVERY_S} s (job recovery on the new leader)", {})
         return Prediction(fault_class, self.predicted_failover_s(),

@@ -322,3 +322,4 @@ def test_predictions_per_fault_class_and_role():
     assert s.predict("kill", "taskmanager").predicted_s == 2.0 + 1.0 + 0.5
     assert s.predict("silent", "taskmanager").predicted_s == 10.0 + 1.0 + 0.5
     assert s.predict("kill", "standby") is None and s.predict("kill", "spare-taskmanager") is None
+    assert Settings(ha_type="none").predict("kill", "leader") is None
