@@ -45,8 +45,8 @@ from ..cache import cache_dir, cached_dir
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
 from ..platforms.base import PodSpec
 from ..predictions import Prediction
-from ..s3proxy import ACCESS_KEY, SECRET_KEY, argv as s3proxy_argv, ensure_s3proxy_jar, missing as s3proxy_missing, \
-    properties as s3proxy_properties
+from ..s3proxy import ACCESS_KEY, SECRET_KEY, argv as s3proxy_argv, ensure_s3proxy_jar
+from ..s3proxy import properties as s3proxy_properties
 from ..waits import retry_until
 from .base import Target, chown_tree, on_manifest_platform, one_node_per_zone, wait_until_steady
 from .flink import (FLINK_VERSION, FAILOVER_LOG, JAVA, JVM_OPENS, REST_PORT, RPC_PORT, BLOB_PORT, FlinkCluster,
@@ -113,16 +113,18 @@ def plugins_dir() -> Path:
 
 
 def prerequisites() -> list[str]:
-    """What this machine lacks to run Flink on the local platform, each with its fix."""
+    """What this machine lacks to run Flink on the local platform, each with its fix: the JDK and
+    Flink's distribution (chaos.components.flink), ZooKeeper, and the two jars `make install`
+    fetches through Maven (the S3 plugin and s3proxy), which a bring-up does not fetch itself."""
+    from ..s3proxy import S3PROXY_VERSION, cache_dir as s3proxy_cache
     from .zookeeper import prerequisites as zk_prerequisites
 
-    missing = flink_prerequisites() + s3proxy_missing() + zk_prerequisites()
-    import shutil
-
-    if not (plugins_dir() / ".complete").exists() and shutil.which("mvn") is None:
-        missing.append(f"Flink's S3 plugin {S3_PLUGIN} not cached in {plugins_dir()} and no mvn to fetch it "
-                       "(fix: apt-get install maven, then make install)")
-    return sorted(set(missing), key=missing.index)
+    missing = flink_prerequisites() + zk_prerequisites()
+    for home, what in ((plugins_dir(), f"Flink's S3 plugin ({S3_PLUGIN})"),
+                       (s3proxy_cache(), f"s3proxy {S3PROXY_VERSION}, the S3 server standing in for MinIO")):
+        if not (home / ".complete").is_file():
+            missing.append(f"{what} is not cached in {home} (fix: make install; it needs maven)")
+    return list(dict.fromkeys(missing))
 
 
 def ensure_s3_plugin() -> Path:
@@ -324,7 +326,8 @@ class LocalFlinkCluster(FlinkCluster):
             try:
                 from .flink import parse_checkpoints
 
-                cp = parse_checkpoints(self.rest.get(self.session.leader_url(), f"/jobs/{self.session.job_id}/checkpoints"))
+                cp = parse_checkpoints(self.rest.get(self.session.leader_url(),
+                                                     f"/jobs/{self.session.job_id}/checkpoints"))
                 restored = cp["restored"][1] if cp["restored"] else -1
                 seen["checkpoint"] = cp["completed"][0] if cp["completed"] else None
                 if not cp["completed"] or cp["completed"][1] <= restored:

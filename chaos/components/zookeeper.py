@@ -255,7 +255,8 @@ class ZooKeeperEnsemble(Steadiness):
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
         s = self.settings
-        servers = "\n".join(f"server.{i + 1}={ip}:{self.quorum_port}:{self.election_port}" for i, ip in enumerate(self.hosts))
+        servers = "\n".join(f"server.{i + 1}={ip}:{self.quorum_port}:{self.election_port}"
+                            for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             data = pod_dir / "data"

@@ -1,7 +1,8 @@
 """s3proxy on loopback for the harness's tests: the jar, its cache and its configuration come from
-chaos.s3proxy (a real S3 server standing in for MinIO). The server listens on 127.0.0.1 with AWS v2/v4 authentication and test credentials, and stores
-objects with jclouds' filesystem-nio2 backend in a directory the caller owns, so data survives
-a SIGKILL and restart on the same directory.
+chaos.s3proxy (a real S3 server standing in for MinIO). The server listens on 127.0.0.1 with AWS
+v2/v4 authentication and test credentials, and stores objects with jclouds' filesystem-nio2
+backend in a directory the caller owns, so data survives a SIGKILL and restart on the same
+directory.
 """
 
 from __future__ import annotations

@@ -279,7 +279,8 @@ def test_on_the_local_platform_flink_is_the_local_cluster_spread_over_the_zones(
     assert [n.zone for n in fc.jm_nodes] == ["a", "b"] and [n.zone for n in fc.tm_nodes] == ["a", "b", "c"]
     assert fc.s3_node.zone == "c" and fc.zk.client_port == 2182 and fc.zk.quorum_port == 2889
     conf = fc._common_conf()
-    assert conf["high-availability.storageDir"].startswith("s3://") and conf["execution.checkpointing.dir"].startswith("s3://")
+    assert conf["high-availability.storageDir"].startswith("s3://")
+    assert conf["execution.checkpointing.dir"].startswith("s3://")
     assert conf["high-availability.zookeeper.quorum"] == "10.0.0.11:2182,10.0.0.12:2182,10.0.0.13:2182"
 
 
