@@ -19,12 +19,18 @@ DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeepe
 CACHE_DIR ?= $(or $(CHAOS_CACHE_DIR),/var/cache/chaos-harness)
 FLINK_WHEEL := $(CACHE_DIR)/downloads/apache_flink_libraries-2.3.0-py2.py3-none-any.whl
 REPORT_DIR ?= reports/latest
-SELECT ?= postgres zookeeper kafka redis
+SELECT ?= postgres zookeeper kafka redis flink
 
-.PHONY: install deb run test unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
+.PHONY: install flink-jars deb run test unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
 	bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
-install: deb $(BIN)/.installed $(FLINK_WHEEL)
+install: deb $(BIN)/.installed $(FLINK_WHEEL) flink-jars
+
+# Flink on the local platform: its S3 filesystem plugin and s3proxy (the S3 server standing in
+# for MinIO), resolved through Maven once and cached in $(CACHE_DIR); later runs fetch nothing.
+flink-jars: $(BIN)/.installed
+	CHAOS_CACHE_DIR=$(CACHE_DIR) $(BIN)/python -c "from chaos.components.flink_local import ensure_s3_plugin; \
+		from chaos.s3proxy import ensure_s3proxy_jar; ensure_s3_plugin(); ensure_s3proxy_jar()"
 
 # The virtualenv's pip: a fresh Debian's python3 has none.
 $(FLINK_WHEEL): | $(BIN)/.installed

@@ -25,6 +25,7 @@ class Scenario:
     deployment: dict[str, Any] = field(default_factory=dict)  # component variant (e.g. async)
     negative_control: bool = False  # expected to fail: proves the harness can see a failure
     recovery_timeout_s: float | None = None  # None: the run's default
+    only_on: tuple[str, ...] = ()  # the platforms its deployment variant exists on (empty: all of its component's)
 
     @property
     def key(self) -> str:
@@ -36,7 +37,8 @@ class Scenario:
         components it runs from Debian's packages and Maven (chaos.components.LOCAL_COMPONENTS)."""
         from .components import LOCAL_COMPONENTS
 
-        return ("local", "kind") if self.component in LOCAL_COMPONENTS else ("kind",)
+        platforms = ("local", "kind") if self.component in LOCAL_COMPONENTS else ("kind",)
+        return tuple(p for p in platforms if not self.only_on or p in self.only_on)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -93,7 +95,7 @@ ZOOKEEPER = (
              "negative control: an ensemble of two servers in two zones, so that losing either zone leaves "
              "no majority; cutting the leader's zone off stops all writes until the heal, which the verdict "
              "must report", hold_s=15.0, params={"cut_clients": False},
-             deployment={"servers": 2, "name": "zk2", "port": 2191}, negative_control=True),
+             deployment={"servers": 2, "name": "zk2", "client_port": 2191}, negative_control=True),
 )
 KAFKA = (
     Scenario("kafka", "leader-kill", "kill", "leader",
@@ -177,11 +179,20 @@ FLINK = (
              "SIGKILL the leading JobManager; the standby takes leadership and recovers the job from "
              "its latest checkpoint", hold_s=60.0),
     Scenario("flink", "taskmanager-kill", "kill", "taskmanager",
-             "SIGKILL a TaskManager; the job restarts from its latest checkpoint", hold_s=45.0),
+             "SIGKILL the TaskManager running the job; the job restarts from its latest checkpoint", hold_s=45.0),
     Scenario("flink", "jobmanager-node-drain", "drain", "leader",
-             "cordon the leading JobManager's node and evict its pods until uncordon", hold_s=60.0),
+             "cordon the leading JobManager's node and evict its pods until uncordon", hold_s=30.0),
     Scenario("flink", "jobmanager-node-crash", "crash", "leader",
-             "stop the leading JobManager's node container hard", hold_s=60.0),
+             "kill everything on the leading JobManager's node hard and take the node down", hold_s=30.0),
+    Scenario("flink", "jobmanager-zone-partition", "partition", "leader",
+             "cut the leading JobManager's zone off from the other zones; the standby takes over and "
+             "resumes the job from the last acknowledged checkpoint or a later one", hold_s=30.0,
+             params={"cut_clients": False}),
+    Scenario("flink", "negative-no-ha", "kill", "leader",
+             "negative control: high availability off (one JobManager); SIGKILL it: it comes back "
+             "without the job, which must be reported as no recovery and lost checkpoints", hold_s=20.0,
+             deployment={"ha": False, "name": "flink-noha"}, negative_control=True, recovery_timeout_s=20.0,
+             only_on=("local",)),
 )
 SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA + REDIS + ELASTICSEARCH + CLICKHOUSE + MINIO + FLINK
 

@@ -1,5 +1,7 @@
-"""Flink experiments: one per fault, each asserting its SLO from slo.yaml. Flink is deployed from
-fixtures/kind only, so these run on --chaos-platform kind and are skipped elsewhere."""
+"""Flink experiments: one per fault, each asserting its SLO from slo.yaml. On the local platform
+(the default) the cluster is chaos.components.flink_local (two JobManagers with ZooKeeper HA, three
+TaskManagers across the zones, checkpoints and HA storage on an s3proxy S3 server standing in for
+MinIO); on --chaos-platform kind it is fixtures/kind/flink."""
 
 import pytest
 

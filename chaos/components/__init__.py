@@ -6,9 +6,11 @@ __all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_
            "LOCAL_COMPONENTS"]
 
 # Deployed on the local platform (Debian's packages, Maven's jars) and on kind.
-LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
-# Everything, the four deployed from fixtures/kind only included.
-COMPONENTS = LOCAL_COMPONENTS + ("elasticsearch", "clickhouse", "minio", "flink")
+LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis", "flink")
+# Everything, the three deployed from fixtures/kind only included.
+COMPONENTS = LOCAL_COMPONENTS + ("elasticsearch", "clickhouse", "minio")
+# Where a component's local prerequisites live when not in its own module.
+_LOCAL_MODULES = {"flink": "flink_local"}
 _CLASSES = {"postgres": ("postgres", "PostgresCluster"), "zookeeper": ("zookeeper", "ZooKeeperEnsemble"),
             "kafka": ("kafka", "KafkaCluster"), "redis": ("redis", "RedisCluster"),
             "elasticsearch": ("elasticsearch", "ElasticsearchCluster"),
@@ -33,7 +35,7 @@ def prerequisites(name: str) -> list[str]:
     import importlib
 
     get_component(name)  # unknown names raise InvalidConfig
-    return importlib.import_module(f"{__name__}.{name}").prerequisites()
+    return importlib.import_module(f"{__name__}.{_LOCAL_MODULES.get(name, name)}").prerequisites()
 
 
 def missing_on_local(components) -> list[str]:

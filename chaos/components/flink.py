@@ -48,8 +48,10 @@ names (the manifests must set rest.address to the pod IP); the other JobManagers
 
 The component runs on a manifest-deployed platform (kind): platform.deploy_stack("flink"), JobManager
 REST endpoints from platform.endpoints("flink-jobmanager", 8081), ZooKeeper from
-platform.endpoints("zookeeper", 2181). Not implemented: the Kafka -> job -> exactly-once Kafka
-sink and ClickHouse data paths (docs/components.md); the local platform.
+platform.endpoints("zookeeper", 2181). On the local platform FlinkCluster(platform) is a
+LocalFlinkCluster (chaos.components.flink_local: the JVMs, ZooKeeper and an S3 server as pods).
+Not implemented: the Kafka -> job -> exactly-once Kafka sink and ClickHouse data paths
+(docs/components.md).
 """
 
 from __future__ import annotations
@@ -73,10 +75,11 @@ from .._run import run
 from ..cache import cache_dir, cached_dir
 from ..checkers import CheckpointAck, CheckpointObservation, judge_checkpoints
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
+from ..predictions import LogMarkers, Prediction
 from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
 from ..waits import retry_until
-from .base import Target, require_manifest_platform, wait_until_steady
+from .base import Target, on_manifest_platform, require_manifest_platform, wait_until_steady
 
 __all__ = ["FlinkCluster", "FlinkSession", "FlinkRest", "FlinkRestError", "LeaderFinder", "Settings",
            "Observation", "CheckpointLedger", "FlinkProbeClient", "FLINK_VERSION", "JAVA", "JVM_OPENS",
@@ -219,7 +222,52 @@ class Settings:
     def predicted_failover_s(self) -> float:
         # The standby's latch waits for the dead leader's ZooKeeper session to expire, then the
         # job is recovered from the HA store and redeployed (a few seconds).
-        return self.zk_session_timeout_ms / 1000 + 5.0
+        return self.zk_session_timeout_ms / 1000 + JOB_RECOVERY_S
+
+    # The predicted failover per fault class and role (chaos.predictions), from the knobs above:
+    #   leader, kill     the dead leader's ZooKeeper session (and its latch node) lives until
+    #                    zk_session_timeout_ms; then the standby leads, recovers the job graph
+    #                    from the HA store and restores the job from its latest checkpoint
+    #                    (JOB_RECOVERY_S: the TaskManagers register with it, slots, deployment);
+    #   leader, silent   the same: a crashed or cut-off leader's session expires as well;
+    #   leader, graceful a stopped leader closes its session: the standby leads at once;
+    #   taskmanager      the JobManager loses the killed TaskManager when its next heartbeat RPC
+    #                    to it fails (within a heartbeat interval) or, silent, after
+    #                    heartbeat_timeout_ms; then the job restarts after restart_delay_ms on a
+    #                    spare slot (TASK_REDEPLOY_S).
+    def predict(self, fault_class: str, role: str = "leader") -> Prediction | None:
+        if role in ("taskmanager", "spare-taskmanager"):
+            if role == "spare-taskmanager":
+                return None  # no task of the job there: nothing fails over
+            if fault_class == "silent":
+                detect, formula = self.heartbeat_timeout_ms / 1000, "heartbeat_timeout_ms / 1000"
+            else:
+                detect, formula = self.heartbeat_interval_ms / 1000, "heartbeat_interval_ms / 1000"
+            return Prediction(fault_class, detect + self.restart_delay_ms / 1000 + TASK_REDEPLOY_S,
+                              f"{formula} + restart_delay_ms / 1000 + {TASK_REDEPLOY_S} s (redeploy, restore)",
+                              {"heartbeat_interval_ms": self.heartbeat_interval_ms,
+                               "heartbeat_timeout_ms": self.heartbeat_timeout_ms,
+                               "restart_delay_ms": self.restart_delay_ms})
+        if role != "leader" or self.ha_type == "none":
+            return None  # without HA nothing fails over: the job is gone (the negative control)
+        if fault_class == "graceful":
+            return Prediction(fault_class, JOB_RECOVERY_S, f"{JOB_RECOVERY_S} s (job recovery on the new leader)", {})
+        return Prediction(fault_class, self.predicted_failover_s(),
+                          f"zk_session_timeout_ms / 1000 + {JOB_RECOVERY_S} s (job recovery on the new leader)",
+                          {"zk_session_timeout_ms": self.zk_session_timeout_ms})
+
+
+# Seconds a new leader takes from its election to the job RUNNING again (recover the job graph from
+# S3, TaskManagers re-register, slots, deploy, restore), and a TaskManager's replacement slot
+# from the restart to RUNNING; measured on the local platform (docs/components.md).
+JOB_RECOVERY_S, TASK_REDEPLOY_S = 8.0, 0.5
+# When the survivors noticed the loss, and when a new leader (or the restarted job) took over.
+FAILOVER_LOG = LogMarkers(
+    detected=(r"Connection to ZooKeeper suspended", r"lost leadership", r"has been revoked leadership",
+              r"heartbeat of TaskManager with id .* timed out", r"is no longer reachable",
+              r"Disconnect TaskExecutor", r"switched from state RUNNING to RESTARTING"),
+    elected=(r"was granted leadership", r"switched from state RESTARTING to RUNNING",
+             r"Restoring job .* from Checkpoint"))
 
 
 # --------------------------------------------------------------------------- parsing
@@ -596,6 +644,7 @@ class FlinkSession:
         mismatches: int | None = None
         count: int | None = None
         problem = "no answer yet"
+        gone = False
         while time.monotonic() < deadline:
             try:
                 url = self.leader_url()
@@ -615,11 +664,21 @@ class FlinkSession:
                     problem = "operator metrics not reported yet"
                 else:
                     problem = f"job {obs.state}, checkpointed since restore: {checkpointed_since}"
-            except (LookupError, ValueError, FlinkRestError) as exc:
+            except FlinkRestError as exc:
+                problem = str(exc)
+                if exc.status == 404 and "job not found" in exc.reason:
+                    gone = True  # a JobManager without the job (no HA, or HA metadata lost)
+                    break
+            except (LookupError, ValueError) as exc:
                 problem = str(exc)
             time.sleep(0.5)
         with ledger.lock:
             acks, observations = list(ledger.acks), list(ledger.observations)
+        if gone:
+            verdict = judge_checkpoints(acks, observations, None, job_ended="NOT FOUND")
+            self.last_verification = {**verdict, "lost": len(set(verdict["lost"])), "verified": True,
+                                      "problem": problem, "final_state": "NOT FOUND", "acks": len(acks)}
+            return [a.value for a in acks if a.value not in set(verdict["lost"])]
         if final is None:
             self.last_verification = {"verified": False, "problem": problem, "acks": len(acks)}
             return None
@@ -639,10 +698,18 @@ class FlinkSession:
 class FlinkCluster:
     """Flink session cluster with ZooKeeper HA, deployed from fixtures/kind/flink on a
     manifest-deployed platform: JobManagers labelled flink-jobmanager (REST 8081), TaskManagers
-    labelled flink-taskmanager, ZooKeeper from the stack's zookeeper component."""
+    labelled flink-taskmanager, ZooKeeper from the stack's zookeeper component. On the local
+    platform the constructor returns a LocalFlinkCluster (chaos.components.flink_local)."""
 
     name = "flink"
     JOBMANAGER, TASKMANAGER = "flink-jobmanager", "flink-taskmanager"
+
+    def __new__(cls, platform, **kwargs):
+        if cls is FlinkCluster and not on_manifest_platform(platform):
+            from .flink_local import LocalFlinkCluster
+
+            return super().__new__(LocalFlinkCluster)
+        return super().__new__(cls)
 
     def __init__(self, platform, *, name: str = "flink", settings: Settings | None = None,
                  cluster_id: str = "/chaos-stack", zk_root: str = "/flink", probe_workers: int = 1):

@@ -223,13 +223,15 @@ class ZooKeeperEnsemble(Steadiness):
     failover_log = FAILOVER_LOG
 
     def __init__(self, platform, *, name: str = "zk", settings: Settings | None = None, probe_workers: int = 3,
-                 servers: int = 3, port: int = CLIENT_PORT):
-        """`servers` and `port` make the negative control's variant: an ensemble of two (one in
-        each of two zones, so that losing either zone leaves no majority), on ports of its own
-        (client `port`; quorum and election ports moved by as much)."""
+                 client_port: int = CLIENT_PORT, servers: int = 3):
         self.platform = platform
-        shift = port - CLIENT_PORT
-        self.ports = (port, QUORUM_PORT + shift, ELECTION_PORT + shift)
+        # Another ensemble on the same nodes (Flink's, chaos.components.flink_local, or the
+        # negative control's) takes other ports: client_port, and the quorum and election ports
+        # shifted by as much. `servers` 2 is the negative control's ensemble: one server in each of
+        # two zones, so that losing either zone leaves no majority.
+        self.client_port = client_port
+        shift = client_port - CLIENT_PORT
+        self.quorum_port, self.election_port = QUORUM_PORT + shift, ELECTION_PORT + shift
         self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
@@ -255,8 +257,8 @@ class ZooKeeperEnsemble(Steadiness):
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
         s = self.settings
-        client_port, quorum_port, election_port = self.ports
-        servers = "\n".join(f"server.{i + 1}={ip}:{quorum_port}:{election_port}" for i, ip in enumerate(self.hosts))
+        servers = "\n".join(f"server.{i + 1}={ip}:{self.quorum_port}:{self.election_port}"
+                            for i, ip in enumerate(self.hosts))
         for i, (pod, node) in enumerate(zip(self.pods, self.nodes)):
             pod_dir = self.platform.path(self.deployment, pod)
             data = pod_dir / "data"
@@ -264,7 +266,7 @@ class ZooKeeperEnsemble(Steadiness):
             (data / "myid").write_text(f"{i + 1}\n")
             (pod_dir / "zoo.cfg").write_text(
                 f"tickTime={s.tick_time_ms}\ninitLimit={s.init_limit}\nsyncLimit={s.sync_limit}\n"
-                f"dataDir={data}\nclientPort={client_port}\nclientPortAddress={node.ip}\n"
+                f"dataDir={data}\nclientPort={self.client_port}\nclientPortAddress={node.ip}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
                 "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
             chown_tree(pod_dir, "zookeeper")
@@ -275,7 +277,7 @@ class ZooKeeperEnsemble(Steadiness):
                     "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", ":".join(ZK_JARS),
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
-                                            argv=argv, env={"HOME": str(pod_dir)}, port=client_port,
+                                            argv=argv, env={"HOME": str(pod_dir)}, port=self.client_port,
                                             termination_grace_s=10.0))
         return self.wait_steady(timeout_s)
 
@@ -298,7 +300,7 @@ class ZooKeeperEnsemble(Steadiness):
 
     def _srvr(self, ip: str) -> dict[str, Any]:
         try:
-            return parse_srvr(four_letter(ip, "srvr", port=self.ports[0]))
+            return parse_srvr(four_letter(ip, "srvr", self.client_port))
         except (OSError, ValueError) as exc:
             return {"serving": False, "mode": "unreachable", "error": str(exc)[:120]}
 
@@ -335,7 +337,7 @@ class ZooKeeperEnsemble(Steadiness):
         if self.kube and ips:
             start %= len(ips)
         hosts = ips[start:] + ips[:start]
-        return ",".join(f"{ip}:{self.ports[0]}" for ip in hosts)
+        return ",".join(f"{ip}:{self.client_port}" for ip in hosts)
 
     def probe(self, timeline: Timeline, experiment: str, interval_s: float = DEFAULT_INTERVAL_S) -> Probe:
         op_timeout_s = 1.0

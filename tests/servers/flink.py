@@ -15,7 +15,6 @@ stop() kills them all and removes the directory, also after a failed start.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -25,34 +24,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from chaos.components.flink import JAVA, JVM_OPENS, Settings, ensure_flink_dist
+from chaos.components.flink import JAVA, Settings, ensure_flink_dist
+from chaos.components.flink_local import ENTRYPOINT, TASKMANAGER, TM_MEMORY, jvm_argv, write_config
 from tests.servers import free_port
 
 ZK_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar",
                 "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-simple.jar")
 CLUSTER_ID = "/chaos-test"
-ENTRYPOINT = "org.apache.flink.runtime.entrypoint.StandaloneSessionClusterEntrypoint"
-TASKMANAGER = "org.apache.flink.runtime.taskexecutor.TaskManagerRunner"
-LOG4J = """rootLogger.level = INFO
-rootLogger.appenderRef.file.ref = MainAppender
-appender.main.name = MainAppender
-appender.main.type = File
-appender.main.fileName = ${sys:log.file}
-appender.main.layout.type = PatternLayout
-appender.main.layout.pattern = %d{HH:mm:ss,SSS} %-5p %c{1} - %m%n
-logger.zk.name = org.apache.flink.shaded.zookeeper3
-logger.zk.level = WARN
-logger.curator.name = org.apache.flink.shaded.curator5
-logger.curator.level = WARN
-"""
-# A TaskManager started without Flink's shell scripts gets no computed memory options: give them
-# all (the scripts would pass them as -D options after running BashJavaUtils).
-TM_MEMORY = {"taskmanager.cpu.cores": "2", "taskmanager.memory.framework.heap.size": "64m",
-             "taskmanager.memory.task.heap.size": "128m", "taskmanager.memory.task.off-heap.size": "0m",
-             "taskmanager.memory.framework.off-heap.size": "64m", "taskmanager.memory.managed.size": "32m",
-             "taskmanager.memory.network.min": "32m", "taskmanager.memory.network.max": "32m",
-             "taskmanager.memory.jvm-metaspace.size": "128m", "taskmanager.memory.jvm-overhead.min": "64m",
-             "taskmanager.memory.jvm-overhead.max": "64m"}
 
 
 def missing() -> list[str]:
@@ -176,14 +154,8 @@ class FlinkLocalCluster:
                    rest: str | None = None) -> None:
         d = self.base / name
         d.mkdir()
-        conf = {**conf, "io.tmp.dirs": str(d / "tmp"), "web.tmpdir": str(d / "web"), "web.upload.dir": str(d / "upload")}
-        (d / "config.yaml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in sorted(conf.items())))
-        (d / "log4j.properties").write_text(LOG4J)
-        # C1 only: the JVMs start in about half the CPU time (two cores here), fast enough for tests.
-        argv = [JAVA, f"-Xmx{heap_mb}m", "-XX:MaxDirectMemorySize=256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-                *JVM_OPENS,
-                f"-Dlog.file={d / 'flink.log'}", f"-Dlog4j.configurationFile=file:{d / 'log4j.properties'}",
-                "-cp", f"{home / 'lib'}/*", main, "--configDir", str(d)]
+        write_config(d, conf, log_file=True)
+        argv = jvm_argv(home, d, main, heap_mb)
         self.procs[name] = Proc(name, self._popen(argv, d), d, rest)
 
     @staticmethod

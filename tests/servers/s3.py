@@ -1,61 +1,24 @@
-"""s3proxy (Apache-2.0, org.gaul:s3proxy on Maven Central): a real S3 server that runs here,
-standing in for MinIO, whose community edition is source-only under the AGPL and is neither
-built nor fetched by this project.
-
-The self-contained jar (`jar-with-dependencies` classifier: s3proxy and its whole dependency
-closure, shaded) is resolved once through Maven with `mvn dependency:copy` and cached under
-/var/cache/chaos-harness/s3proxy-<version>/ (CHAOS_CACHE_DIR); later runs download nothing.
-The server listens on 127.0.0.1 with AWS v2/v4 authentication and test credentials, and stores
-objects with jclouds' filesystem-nio2 backend in a directory the caller owns, so data survives
-a SIGKILL and restart on the same directory.
+"""s3proxy on loopback for the harness's tests: the jar, its cache and its configuration come from
+chaos.s3proxy (a real S3 server standing in for MinIO). The server listens on 127.0.0.1 with AWS
+v2/v4 authentication and test credentials, and stores objects with jclouds' filesystem-nio2
+backend in a directory the caller owns, so data survives a SIGKILL and restart on the same
+directory.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-from chaos.cache import cache_dir as harness_cache, cached_dir
+from chaos.s3proxy import (ACCESS_KEY, S3PROXY_VERSION, SECRET_KEY, argv, ensure_s3proxy_jar, missing,
+                          properties)
 from tests.servers import free_port
 
 __all__ = ["S3PROXY_VERSION", "ACCESS_KEY", "SECRET_KEY", "S3Proxy", "ensure_s3proxy_jar", "missing", "free_port"]
-
-S3PROXY_VERSION = "3.0.0"
-ARTIFACT = f"org.gaul:s3proxy:{S3PROXY_VERSION}:jar:jar-with-dependencies"
-JAR_NAME = f"s3proxy-{S3PROXY_VERSION}-jar-with-dependencies.jar"
-JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
-ACCESS_KEY, SECRET_KEY = "chaos-test", "chaos-test-secret"
-
-
-def cache_dir() -> Path:
-    return harness_cache() / f"s3proxy-{S3PROXY_VERSION}"
-
-
-def missing() -> list[str]:
-    """What this machine lacks to run s3proxy, each with its fix ([] when nothing)."""
-    out = []
-    if not os.access(JAVA, os.X_OK):
-        out.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
-    if not (cache_dir() / ".complete").is_file() and shutil.which("mvn") is None:
-        out.append(f"s3proxy {S3PROXY_VERSION} not cached in {cache_dir()} and no mvn to fetch it "
-                   "(fix: apt-get install maven)")
-    return out
-
-
-def ensure_s3proxy_jar() -> Path:
-    """The cached self-contained jar; fetched through Maven on first use (about 50 MB)."""
-    def fetch(tmp: Path) -> None:
-        proc = subprocess.run(["mvn", "-q", "-B", "dependency:copy", f"-Dartifact={ARTIFACT}",
-                               f"-DoutputDirectory={tmp}"], capture_output=True, text=True, timeout=900)
-        if proc.returncode != 0 or not (tmp / JAR_NAME).is_file():
-            raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
-
-    return cached_dir(cache_dir(), fetch, S3PROXY_VERSION) / JAR_NAME
 
 
 class S3Proxy:
@@ -78,18 +41,11 @@ class S3Proxy:
         jar = ensure_s3proxy_jar()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         conf = self.data_dir.parent / f"s3proxy-{self.port}.conf"
-        conf.write_text("\n".join([
-            f"s3proxy.endpoint=http://127.0.0.1:{self.port}",
-            "s3proxy.authorization=aws-v2-or-v4",
-            f"s3proxy.identity={ACCESS_KEY}",
-            f"s3proxy.credential={SECRET_KEY}",
-            "jclouds.provider=filesystem-nio2",
-            f"jclouds.filesystem.basedir={self.data_dir}", ""]))
+        conf.write_text(properties("127.0.0.1", self.port, self.data_dir))
         log = open(self.log_path, "ab")
         try:
             self.proc = subprocess.Popen(
-                [JAVA, f"-Xmx{self.heap_mb}m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-jar", str(jar),
-                 "--properties", str(conf)],
+                argv(jar, conf, self.heap_mb),
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env={**os.environ, "LOG_LEVEL": "warn"})
         finally:

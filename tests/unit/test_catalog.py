@@ -21,7 +21,8 @@ def test_catalog_negative_controls_and_unique_keys():
     assert len({s.key for s in SCENARIOS}) == len(SCENARIOS)
     assert [s.key for s in SCENARIOS if s.negative_control] == [
         NEGATIVE, "postgres/negative-unfenced-split-brain", "postgres/negative-location-per-zone",
-        "zookeeper/negative-two-servers", "kafka/negative-leader-acks", "redis/negative-no-failover"]
+        "zookeeper/negative-two-servers", "kafka/negative-leader-acks", "redis/negative-no-failover",
+        "flink/negative-no-ha"]
 
 
 def test_no_selector_means_every_positive_experiment():
@@ -38,11 +39,12 @@ def test_component_selector_selects_its_positive_experiments():
 LOCAL_KILLS = ["postgres/primary-kill", "postgres/standby-kill", "zookeeper/leader-kill", "zookeeper/follower-kill",
                "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill"]
 KIND_ONLY_KILLS = ["elasticsearch/master-kill", "elasticsearch/data-node-kill", "clickhouse/replica-kill",
-                   "minio/server-kill", "flink/jobmanager-kill", "flink/taskmanager-kill"]
+                   "minio/server-kill"]
+FLINK_KILLS = ["flink/jobmanager-kill", "flink/taskmanager-kill"]  # local and kind, last in the catalog
 
 
 def test_fault_selector():
-    assert keys(select(["kill"])) == LOCAL_KILLS + KIND_ONLY_KILLS
+    assert keys(select(["kill"])) == LOCAL_KILLS + KIND_ONLY_KILLS + FLINK_KILLS
     assert {s.fault for s in select(["drain"])} == {"drain"}
 
 
@@ -80,7 +82,7 @@ def test_overlapping_selectors_give_no_duplicates_and_keep_first_order():
     assert len(chosen) == len(set(chosen))
     assert chosen[0] == "postgres/primary-kill"
     assert chosen[1] == "postgres/standby-kill"
-    assert set(chosen) == set(POSTGRES_POSITIVE) | set(LOCAL_KILLS) | set(KIND_ONLY_KILLS)
+    assert set(chosen) == set(POSTGRES_POSITIVE) | set(LOCAL_KILLS) | set(KIND_ONLY_KILLS) | set(FLINK_KILLS)
 
 
 def test_components_deployed_from_fixtures_kind_only_are_left_out_of_the_local_platform():
@@ -88,9 +90,9 @@ def test_components_deployed_from_fixtures_kind_only_are_left_out_of_the_local_p
 
     local = {s.component for s in on_platform(SCENARIOS, "local")}
     kind = {s.component for s in on_platform(SCENARIOS, "kind")}
-    assert local == {"postgres", "zookeeper", "kafka", "redis"}
-    assert kind == local | {"elasticsearch", "clickhouse", "minio", "flink"}
-    assert keys(on_platform(select(["kill"]), "local")) == LOCAL_KILLS
+    assert local == {"postgres", "zookeeper", "kafka", "redis", "flink"}
+    assert kind == local | {"elasticsearch", "clickhouse", "minio"}
+    assert keys(on_platform(select(["kill"]), "local")) == LOCAL_KILLS + FLINK_KILLS
 
 
 @pytest.mark.parametrize("selector", ["mysql", "postgres/nope", "nope/kill", "primary", "/", "kil"])

@@ -431,7 +431,7 @@ def test_constructors_touch_no_local_platform_call(kube, cls):
     assert called(kube, "remove_stack") == [("remove_stack", component.name)]
 
 
-@pytest.mark.parametrize("component", ["elasticsearch", "clickhouse", "minio", "flink"])
+@pytest.mark.parametrize("component", ["elasticsearch", "clickhouse", "minio"])
 def test_a_kind_only_component_refuses_a_platform_without_manifests_naming_the_fix(component):
     from chaos.components import LOCAL_COMPONENTS, COMPONENTS, get_component
     from chaos.errors import InvalidConfig

@@ -176,7 +176,7 @@ def test_settings_name_the_failover_knobs():
     assert conf["heartbeat.interval"] == "2000" and conf["heartbeat.timeout"] == "10000"
     assert conf["execution.checkpointing.interval"] == "2000ms"
     assert conf["restart-strategy.type"] == "fixed-delay"
-    assert Settings().predicted_failover_s() == 11.0
+    assert Settings().predicted_failover_s() == 14.0
 
 
 class _Pod:
@@ -254,3 +254,73 @@ def test_component_roles_and_a_new_probe_job_after_a_failed_one(monkeypatch):
     assert cluster.session.job_id not in (None, "old") and rest.jobs[cluster.session.job_id] == "RUNNING"
     assert all(base == "http://10.244.2.7:8081" for base, _path in rest.calls)
     assert cluster._zk_hosts() == "10.244.1.9:2181"
+
+
+# --------------------------------------------------------------------------- the local platform
+
+
+class _LocalNodes:
+    """A local-platform stand-in: three nodes, one per zone; nothing is started."""
+
+    name = "local"
+
+    def nodes(self):
+        from chaos.platforms.base import Node
+
+        return [Node(f"chaos-{z}1", z, f"10.0.0.{i + 11}") for i, z in enumerate("abc")]
+
+
+def test_on_the_local_platform_flink_is_the_local_cluster_spread_over_the_zones():
+    from chaos.components.flink import FlinkCluster
+    from chaos.components.flink_local import LocalFlinkCluster
+
+    fc = FlinkCluster(_LocalNodes())
+    assert isinstance(fc, LocalFlinkCluster) and fc.ha
+    assert [n.zone for n in fc.jm_nodes] == ["a", "b"] and [n.zone for n in fc.tm_nodes] == ["a", "b", "c"]
+    assert fc.s3_node.zone == "c" and fc.zk.client_port == 2182 and fc.zk.quorum_port == 2889
+    conf = fc._common_conf()
+    assert conf["high-availability.storageDir"].startswith("s3://")
+    assert conf["execution.checkpointing.dir"].startswith("s3://")
+    assert conf["high-availability.zookeeper.quorum"] == "10.0.0.11:2182,10.0.0.12:2182,10.0.0.13:2182"
+
+
+def test_without_ha_one_jobmanager_leads_and_no_zookeeper_is_deployed():
+    from chaos.components.flink import FlinkCluster
+
+    fc = FlinkCluster(_LocalNodes(), ha=False, name="flink-noha")
+    assert fc.zk is None and fc.jm_pods == ["flink-noha-jm-0"]
+    assert fc.session.roles() == {"flink-noha-jm-0": "leader"}
+    assert fc._common_conf()["high-availability.type"] == "none"
+    assert "high-availability.storageDir" not in fc._common_conf()
+
+
+def test_native_kubernetes_ha_is_refused_on_the_local_platform_naming_kind():
+    from chaos.components.flink import FlinkCluster
+    from chaos.errors import InvalidConfig
+
+    with pytest.raises(InvalidConfig, match="kubernetes") as err:
+        FlinkCluster(_LocalNodes(), settings=Settings(ha_type="kubernetes"))
+    assert "kind" in err.value.fix
+
+
+def test_the_taskmanager_running_the_job_is_the_taskmanager_target(monkeypatch):
+    from chaos.components.flink import FlinkCluster
+
+    fc = FlinkCluster(_LocalNodes())
+    monkeypatch.setattr(fc.session, "roles", lambda: {"flink-jm-0": "standby", "flink-jm-1": "leader"})
+    monkeypatch.setattr(fc, "_busy_taskmanagers", lambda: {"flink-tm-2"})
+    roles = {t.pod: (t.role, t.zone) for t in fc.targets()}
+    assert roles == {"flink-jm-0": ("standby", "a"), "flink-jm-1": ("leader", "b"),
+                     "flink-tm-0": ("spare-taskmanager", "a"), "flink-tm-1": ("spare-taskmanager", "b"),
+                     "flink-tm-2": ("taskmanager", "c")}
+
+
+def test_predictions_per_fault_class_and_role():
+    s = Settings()
+    assert s.predict("kill", "leader").predicted_s == s.zk_session_timeout_ms / 1000 + 8.0
+    assert s.predict("silent", "leader").predicted_s == s.predict("kill", "leader").predicted_s
+    assert s.predict("graceful", "leader").predicted_s == 8.0
+    assert s.predict("kill", "taskmanager").predicted_s == 2.0 + 1.0 + 0.5
+    assert s.predict("silent", "taskmanager").predicted_s == 10.0 + 1.0 + 0.5
+    assert s.predict("kill", "standby") is None and s.predict("kill", "spare-taskmanager") is None
+    assert Settings(ha_type="none").predict("kill", "leader") is None
