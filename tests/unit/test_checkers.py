@@ -376,6 +376,17 @@ def test_recovery_only_after_heal_is_no_failover():
     assert any("no failover while the fault held" in r and "13" in r for r in verdict.reasons), verdict.reasons
 
 
+def test_a_failure_after_the_heal_of_a_held_failover_is_the_recovery_bounds_not_no_failover():
+    # Failover at 14.5, held until the heal at 20.0; one write times out at 26.0 (a rejoining
+    # broker took the leadership back; seen in a Kafka drain on a loaded machine). Recovery counts
+    # to the last failure, so max_recovery_s judges it; it is not "no failover".
+    late = CLEAN + op(25.0, 26.0, INFO, 777, node=None)
+    v = run_judge(late, healed=20.0, slo=SLO(max_recovery_s=10))
+    assert v.metrics["recovery_s"] > 15
+    assert not any("no failover" in r for r in v.reasons), v.reasons
+    assert any("max_recovery_s" in r for r in v.reasons), v.reasons
+
+
 def test_recovery_during_the_fault_passes_and_the_rule_can_be_switched_off():
     assert run_judge(CLEAN, healed=20.0).verdict == "pass"
     assert run_judge(CLEAN, healed=13.0, slo=SLO(recover_during_fault=False)).verdict == "pass"
