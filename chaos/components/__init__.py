@@ -6,9 +6,9 @@ __all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_
            "LOCAL_COMPONENTS"]
 
 # Deployed on the local platform (Debian's packages, Maven's jars) and on kind.
-LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis")
-# Everything, the four deployed from fixtures/kind only included.
-COMPONENTS = LOCAL_COMPONENTS + ("elasticsearch", "clickhouse", "minio", "flink")
+LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis", "elasticsearch")
+# Everything, the three deployed from fixtures/kind only included.
+COMPONENTS = LOCAL_COMPONENTS + ("clickhouse", "minio", "flink")
 _CLASSES = {"postgres": ("postgres", "PostgresCluster"), "zookeeper": ("zookeeper", "ZooKeeperEnsemble"),
             "kafka": ("kafka", "KafkaCluster"), "redis": ("redis", "RedisCluster"),
             "elasticsearch": ("elasticsearch", "ElasticsearchCluster"),

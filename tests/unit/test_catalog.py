@@ -35,8 +35,9 @@ def test_component_selector_selects_its_positive_experiments():
 
 
 LOCAL_KILLS = ["postgres/primary-kill", "postgres/standby-kill", "zookeeper/leader-kill", "zookeeper/follower-kill",
-               "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill"]
-KIND_ONLY_KILLS = ["elasticsearch/master-kill", "elasticsearch/data-node-kill", "clickhouse/replica-kill",
+               "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill",
+               "elasticsearch/master-kill", "elasticsearch/data-node-kill"]
+KIND_ONLY_KILLS = ["clickhouse/replica-kill",
                    "minio/server-kill", "flink/jobmanager-kill", "flink/taskmanager-kill"]
 
 
@@ -87,8 +88,8 @@ def test_components_deployed_from_fixtures_kind_only_are_left_out_of_the_local_p
 
     local = {s.component for s in on_platform(SCENARIOS, "local")}
     kind = {s.component for s in on_platform(SCENARIOS, "kind")}
-    assert local == {"postgres", "zookeeper", "kafka", "redis"}
-    assert kind == local | {"elasticsearch", "clickhouse", "minio", "flink"}
+    assert local == {"postgres", "zookeeper", "kafka", "redis", "elasticsearch"}
+    assert kind == local | {"clickhouse", "minio", "flink"}
     assert keys(on_platform(select(["kill"]), "local")) == LOCAL_KILLS
 
 
