@@ -132,7 +132,11 @@ ELASTICSEARCH = (
              "cut the elected master's zone off from the other zones; clients still reach it", hold_s=25.0,
              params={"cut_clients": False}),
     Scenario("elasticsearch", "master-node-crash", "crash", "master",
-             "stop the elected master's node container hard", hold_s=25.0),
+             "kill every process on the elected master's node hard and take its link down", hold_s=25.0),
+    Scenario("elasticsearch", "negative-single-master-drain", "drain", "master",
+             "negative control: one master-eligible node (the other two hold data only); draining its node "
+             "leaves no master to elect, so writes stop until uncordon: no failover, which the verdict must report",
+             hold_s=20.0, deployment={"masters": 1, "name": "esone"}, negative_control=True),
 )
 CLICKHOUSE = (
     Scenario("clickhouse", "replica-kill", "kill", "replica",

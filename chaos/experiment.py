@@ -75,6 +75,23 @@ def _no_operation_in_flight(timeline: Timeline) -> bool:
     return all(kind != INVOKE for kind in last.values())
 
 
+def _settled(timeline: Timeline, probe, since_s: float, settle_s: float) -> bool:
+    """Sustained success since `since_s` and no operation in flight. Workers whose operations
+    take longer than the probe's interval run them back to back, so there is rarely a moment
+    with none in flight: then the probe starts nothing new until those in flight have completed
+    (a hung one is cut at its deadline), and the rule is judged again on what they returned. If
+    it fails (an operation in flight failed), the probe resumes and observing goes on."""
+    if not _sustained_success(timeline, since_s, settle_s):
+        return False
+    if _no_operation_in_flight(timeline):
+        return True
+    probe.pause(probe.op_timeout_s + 1.0)
+    if _no_operation_in_flight(timeline) and _sustained_success(timeline, since_s, settle_s):
+        return True
+    probe.resume()
+    return False
+
+
 def _no_progress(label: str) -> ContextManager:
     return nullcontext()
 
@@ -143,7 +160,7 @@ def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, ti
     log(f"{scenario.key}: healed after {seen.healed_s - seen.injected_s:.1f} s")
 
 
-def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
+def _observe_recovery(component, probe, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
                       settings: RunSettings, log, progress) -> None:
     """Observe until steady again: the probe succeeds for settle_s and the component is back to
     its steady shape (all replicas, one primary), or the recovery timeout."""
@@ -160,8 +177,7 @@ def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, 
             # Keep observing after steadiness until operations have kept succeeding for
             # settle_s (a rejoin can disturb clients), up to the recovery deadline.
             steady_at = timeline.now()
-            poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
-                       and _no_operation_in_flight(timeline),
+            poll_until(lambda: _settled(timeline, probe, steady_at, slo.settle_s),
                        max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
         except NotSteady as exc:
             seen.recovered = False
@@ -220,7 +236,7 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress)
         # 7. Observe until steady again.
         with phases.timed("recovery"):
-            _observe_recovery(component, scenario, slo, seen, timeline, settings, log, progress)
+            _observe_recovery(component, probe, scenario, slo, seen, timeline, settings, log, progress)
     except BaseException as exc:
         seen.error = exc
     finally:

@@ -1,9 +1,9 @@
-"""Elasticsearch experiments: one per fault, each asserting its SLO from slo.yaml. Elasticsearch is deployed from
-fixtures/kind only, so these run on --chaos-platform kind and are skipped elsewhere."""
+"""Elasticsearch experiments: one per fault, each asserting its SLO from slo.yaml, and the negative
+control (a single master-eligible node: no failover), on the local platform or kind."""
 
 import pytest
 
-from chaos.catalog import SCENARIOS
+from chaos.catalog import SCENARIOS, scenario
 
 ELASTICSEARCH = [s for s in SCENARIOS if s.component == "elasticsearch" and not s.negative_control]
 
@@ -19,3 +19,20 @@ def _remove_elasticsearch_after_module(chaos_deployments):
 def test_elasticsearch(scenario, chaos_experiment):
     outcome = chaos_experiment(scenario)
     assert outcome.verdict.verdict == "pass", outcome.message
+
+
+@pytest.mark.chaos
+def test_a_single_master_eligible_node_cannot_fail_over_and_the_verdict_says_so(chaos_experiment, chaos_deployments):
+    """Negative control: with one master-eligible node, draining its node leaves no master to
+    elect; writes stop (no_master_block) until uncordon. The verdict must fail for no failover."""
+    chaos_deployments.remove("elasticsearch")  # the same ports on the same nodes
+    sc = scenario("elasticsearch/negative-single-master-drain")
+    try:
+        outcome = chaos_experiment(sc)
+    finally:
+        chaos_deployments.remove(sc.component, **sc.deployment)
+    assert outcome.result["proof"]["proven"], outcome.result["proof"]
+    assert outcome.result["config"]["masters"] == 1
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("no failover while the fault held" in r or "did not recover" in r
+               for r in outcome.verdict.reasons), outcome.verdict.reasons

@@ -20,7 +20,8 @@ def test_catalog_negative_controls_and_unique_keys():
     # The other tests assume these facts about the catalog; fail loudly if it changes.
     assert len({s.key for s in SCENARIOS}) == len(SCENARIOS)
     assert [s.key for s in SCENARIOS if s.negative_control] == [
-        NEGATIVE, "postgres/negative-unfenced-split-brain", "postgres/negative-location-per-zone"]
+        NEGATIVE, "postgres/negative-unfenced-split-brain", "postgres/negative-location-per-zone",
+        "elasticsearch/negative-single-master-drain"]
 
 
 def test_no_selector_means_every_positive_experiment():
