@@ -18,13 +18,20 @@ DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeepe
 # from PyPI's apache-flink-libraries wheel (330 MB), downloaded once; the tests unpack its jars.
 CACHE_DIR ?= $(or $(CHAOS_CACHE_DIR),/var/cache/chaos-harness)
 FLINK_WHEEL := $(CACHE_DIR)/downloads/apache_flink_libraries-2.3.0-py2.py3-none-any.whl
+# Elasticsearch's distribution (Maven's integ-test-zip, on the JDK above) unpacked into the cache, and
+# the file-descriptor shim its pods need where the hard RLIMIT_NOFILE is below 65535
+# (chaos/components/es_server.py says why), both made once.
+ES_STAMP := $(CACHE_DIR)/elasticsearch-8.19.0/.complete
 REPORT_DIR ?= reports/latest
-SELECT ?= postgres zookeeper kafka redis
+SELECT ?= postgres zookeeper kafka redis elasticsearch
 
 .PHONY: install deb run test unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
 	bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
-install: deb $(BIN)/.installed $(FLINK_WHEEL)
+install: deb $(BIN)/.installed $(FLINK_WHEEL) $(ES_STAMP)
+
+$(ES_STAMP): | $(BIN)/.installed
+	$(BIN)/python -c "from chaos.components import es_server as e; e.ensure_distribution(print); e.needs_fd_shim() and e.ensure_fd_shim()"
 
 # The virtualenv's pip: a fresh Debian's python3 has none.
 $(FLINK_WHEEL): | $(BIN)/.installed

@@ -210,7 +210,7 @@ def cmd_doctor(args) -> int:
         print(f"KIND     {line} (only for --platform kind)")
     if not problems:
         print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, ZooKeeper + Java, "
-              "Python modules")
+              "Elasticsearch + JDK 17, Python modules")
         return EXIT_OK
     return EXIT_SLO
 
