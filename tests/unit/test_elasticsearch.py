@@ -187,3 +187,30 @@ def test_settings_predict_the_failover_and_bound_a_probe_write():
     assert s.op_timeout_s() == pytest.approx(6.5)
 
 
+
+
+def test_doctor_names_the_missing_jdk_distribution_and_shim_compiler(tmp_path, monkeypatch):
+    from chaos.components import es_server
+
+    monkeypatch.setenv("CHAOS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(es_server, "M2_ZIP", tmp_path / "none.zip")
+    monkeypatch.setattr(es_server, "java_home", lambda: None)
+    monkeypatch.setattr(es_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(es_server, "needs_fd_shim", lambda: True)
+    missing = "\n".join(es_server.prerequisites())
+    assert "Java 17" in missing and "openjdk-17-jdk-headless" in missing
+    assert "Elasticsearch 8.19.0 distribution" in missing and "make install" in missing
+    assert "gcc" in missing
+
+
+def test_a_local_pod_enforces_the_bootstrap_checks_without_mmap_and_with_the_tuned_detection():
+    from chaos.components.elasticsearch import Settings, node_config
+
+    yml = node_config("es-0", "10.0.0.11", "/pods/es-0", ["10.0.0.11", "10.0.0.21", "10.0.0.31"],
+                      ["es-0"], False, Settings())
+    assert yml["network.host"] == "10.0.0.11" and yml["node.roles"] == ["data"]
+    assert yml["node.store.allow_mmap"] is False  # lifts the vm.max_map_count check
+    assert yml["discovery.seed_hosts"] == ["10.0.0.11:9300", "10.0.0.21:9300", "10.0.0.31:9300"]
+    assert yml["cluster.fault_detection.leader_check.timeout"] == "3s"
+    assert yml["cluster.fault_detection.follower_check.retry_count"] == 2
+    assert yml["cluster.publish.timeout"] == "5s" and yml["transport.connect_timeout"] == "2s"
