@@ -25,7 +25,7 @@ ES_STAMP := $(CACHE_DIR)/elasticsearch-8.19.0/.complete
 REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis elasticsearch
 
-.PHONY: install deb run test unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
+.PHONY: install deb run test test-elasticsearch unit test-kube test-kind controlplane node-image kind-node-image bench bench-bringup \
 	bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
 install: deb $(BIN)/.installed $(FLINK_WHEEL) $(ES_STAMP)
@@ -60,8 +60,12 @@ run: install
 
 # The tests: unit (pure), integration (real servers in namespaces) and the experiments.
 test: install
-	$(BIN)/python -m pytest tests experiments -p no:cacheprovider -ra \
+	$(BIN)/python -m pytest tests experiments -p no:cacheprovider -ra -m "not outside_make_test" \
 		--chaos-report-dir reports/test --junitxml reports/test/junit.xml --chaos-report reports/test/report.html
+
+# Every Elasticsearch experiment, those left out of `make test` included (about 12 minutes).
+test-elasticsearch: install
+	$(BIN)/python -m pytest experiments/test_elasticsearch.py -p no:cacheprovider -ra
 
 unit: install
 	$(BIN)/python -m pytest tests/unit -q -p no:cacheprovider
