@@ -98,16 +98,24 @@ class Settings:
     # The predicted failover per fault class (chaos.predictions), from the knobs above:
     #   kill      the killed node's connections close at once: its peers notice it within a check
     #             interval; electing a master and promoting a replica take about ELECTION_S;
-    #   silent    the peers notice after leader_check_retry_count failed checks, each waiting
-    #             leader_check_timeout_s and then leader_check_interval_s; then as a kill;
+    #   silent    the followers give up on the master after leader_check_retry_count failed
+    #             checks, each waiting leader_check_timeout_s and then leader_check_interval_s, and
+    #             elect a new one; its follower checks must then give up on the old master the same
+    #             way (follower_check_*) before the primary the old master held is promoted
+    #             elsewhere (measured: node-left about 10 s after the election);
     #   graceful  a stopping node closes its connections: as a kill.
     def predict(self, fault_class: str) -> Prediction:
         if fault_class == "silent":
             n, t, i = self.leader_check_retry_count, self.leader_check_timeout_s, self.leader_check_interval_s
-            return Prediction(fault_class, n * (t + i) + ELECTION_S,
-                              f"leader_check_retry_count * (leader_check_timeout_s + leader_check_interval_s) + {ELECTION_S} s",
-                              {"leader_check_retry_count": n, "leader_check_timeout_s": t,
-                               "leader_check_interval_s": i})
+            fn, ft, fi = (self.follower_check_retry_count, self.follower_check_timeout_s,
+                          self.follower_check_interval_s)
+            return Prediction(fault_class, n * (t + i) + fn * (ft + fi) + ELECTION_S,
+                              "leader_check_retry_count * (leader_check_timeout_s + leader_check_interval_s) + "
+                              "follower_check_retry_count * (follower_check_timeout_s + follower_check_interval_s) + "
+                              f"{ELECTION_S} s",
+                              {"leader_check_retry_count": n, "leader_check_timeout_s": t, "leader_check_interval_s": i,
+                               "follower_check_retry_count": fn, "follower_check_timeout_s": ft,
+                               "follower_check_interval_s": fi})
         return Prediction(fault_class, self.leader_check_interval_s + ELECTION_S,
                           f"leader_check_interval_s + {ELECTION_S} s (election, replica promotion)",
                           {"leader_check_interval_s": self.leader_check_interval_s})

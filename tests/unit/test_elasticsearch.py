@@ -175,7 +175,7 @@ def test_the_deployed_knobs_replace_the_expected_ones():
     s = settings_from_nodes(Settings(leader_check_timeout_s=99.0), knobs)
     assert (s.leader_check_timeout_s, s.leader_check_retry_count, s.leader_check_interval_s) == (3.0, 2, 1.0)
     untuned = settings_from_nodes(Settings(), deployed_fault_detection({"nodes": {"x": {"name": "es-0"}}})["es-0"])
-    assert untuned.follower_check_timeout_s == 10.0 and untuned.predicted_failover_s() == 34.0  # 3 * (10 + 1) + 1
+    assert untuned.follower_check_timeout_s == 10.0 and untuned.predicted_failover_s() == 67.0  # 3 * (10 + 1) twice + 1
     assert seconds("500ms") == 0.5 and seconds("1m") == 60.0
     with pytest.raises(ValueError):
         seconds("soon")
@@ -183,7 +183,7 @@ def test_the_deployed_knobs_replace_the_expected_ones():
 
 def test_settings_predict_the_failover_and_bound_a_probe_write():
     s = Settings()
-    assert s.predicted_failover_s() == 9.0  # a silent master: 2 * (3 + 1) + 1 (election)
+    assert s.predicted_failover_s() == 17.0  # a silent master: 2 * (3 + 1) twice + 1 (election)
     assert s.op_timeout_s() == pytest.approx(6.5)
 
 

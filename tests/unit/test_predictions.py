@@ -77,8 +77,8 @@ def test_assess_explains_only_a_measurement_off_by_more_than_25_percent(tmp_path
     (zookeeper.Settings(), "kill", 0.7), (zookeeper.Settings(), "silent", 3.7),
     (zookeeper.Settings(cnx_timeout_ms=5000), "silent", 7.7),
     (elasticsearch.Settings(), "kill", 2.0), (elasticsearch.Settings(), "graceful", 2.0),
-    (elasticsearch.Settings(), "silent", 9.0), (elasticsearch.Settings(leader_check_timeout_s=10.0,
-                                                                      leader_check_retry_count=3), "silent", 34.0),
+    (elasticsearch.Settings(), "silent", 17.0), (elasticsearch.Settings(leader_check_timeout_s=10.0,
+                                                                       leader_check_retry_count=3), "silent", 42.0),
 ])
 def test_each_prediction_follows_the_deployed_settings(settings, fault, expected):
     prediction = settings.predict(fault)
