@@ -228,7 +228,7 @@ def cmd_doctor(args) -> int:
         print(f"KIND     {line} (only for --platform kind)")
     if not problems:
         print("OK       root, iproute2, iptables, util-linux, PostgreSQL 15 + repmgr, ZooKeeper + Java, "
-              "Flink (JDK, distribution, S3 plugin, s3proxy), Python modules")
+              "Elasticsearch + JDK 17, Flink (JDK, distribution, S3 plugin, s3proxy), Python modules")
         return EXIT_OK
     return EXIT_SLO
 

@@ -65,24 +65,32 @@ def _sustained_success(timeline: Timeline, since_s: float, settle_s: float) -> b
     return checkers.recovery_s(timeline.events, since_s, timeline.now(), settle_s) is not None
 
 
-def _no_operation_hanging(timeline: Timeline, since_s: float) -> bool:
-    """No probe worker's operation has been in flight longer than the slowest operation that
-    succeeded since `since_s`. Stopping the probe while one hangs would record its timeout
-    after the run loop judged the clients recovered: the checker would then see a failure at
-    the very end and no success after it. An operation merely under way (at a fixed rate a
-    worker whose operations take about its interval nearly always has one) does not hold the
-    stop: waiting for every worker to be idle at once could last the whole recovery timeout."""
-    now = timeline.now()
-    in_flight: dict[str, float] = {}
-    slowest = 0.0
+def _no_operation_in_flight(timeline: Timeline) -> bool:
+    """Every probe worker's last operation has completed. Stopping the probe while one hangs
+    would record its timeout after the run loop judged the clients recovered: the checker would
+    then see a failure at the very end and no success after it."""
+    last: dict[str, str] = {}
     for e in list(timeline.events):
-        if e.kind == INVOKE:
-            in_flight[e.process] = e.t
-        elif e.kind in COMPLETIONS:
-            in_flight.pop(e.process, None)
-            if e.kind == OK and e.t >= since_s:
-                slowest = max(slowest, e.latency_s or 0.0)
-    return all(now - t <= slowest for t in in_flight.values())
+        if e.kind == INVOKE or e.kind in COMPLETIONS:
+            last[e.process] = e.kind
+    return all(kind != INVOKE for kind in last.values())
+
+
+def _settled(timeline: Timeline, probe, since_s: float, settle_s: float) -> bool:
+    """Sustained success since `since_s` and no operation in flight. Workers whose operations
+    take longer than the probe's interval run them back to back, so there is rarely a moment
+    with none in flight: then the probe starts nothing new until those in flight have completed
+    (a hung one is cut at its deadline), and the rule is judged again on what they returned. If
+    it fails (an operation in flight failed), the probe resumes and observing goes on."""
+    if not _sustained_success(timeline, since_s, settle_s):
+        return False
+    if _no_operation_in_flight(timeline):
+        return True
+    probe.pause(probe.op_timeout_s + 1.0)
+    if _no_operation_in_flight(timeline) and _sustained_success(timeline, since_s, settle_s):
+        return True
+    probe.resume()
+    return False
 
 
 def _no_progress(label: str) -> ContextManager:
@@ -153,7 +161,7 @@ def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, ti
     log(f"{scenario.key}: healed after {seen.healed_s - seen.injected_s:.1f} s")
 
 
-def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
+def _observe_recovery(component, probe, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
                       settings: RunSettings, log, progress) -> None:
     """Observe until steady again: the probe succeeds for settle_s and the component is back to
     its steady shape (all replicas, one primary), or the recovery timeout."""
@@ -170,8 +178,7 @@ def _observe_recovery(component, scenario: Scenario, slo: SLO, seen: _Observed, 
             # Keep observing after steadiness until operations have kept succeeding for
             # settle_s (a rejoin can disturb clients), up to the recovery deadline.
             steady_at = timeline.now()
-            poll_until(lambda: _sustained_success(timeline, steady_at, slo.settle_s)
-                       and _no_operation_hanging(timeline, steady_at),
+            poll_until(lambda: _settled(timeline, probe, steady_at, slo.settle_s),
                        max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
         except NotSteady as exc:
             seen.recovered = False
@@ -230,7 +237,7 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress)
         # 7. Observe until steady again.
         with phases.timed("recovery"):
-            _observe_recovery(component, scenario, slo, seen, timeline, settings, log, progress)
+            _observe_recovery(component, probe, scenario, slo, seen, timeline, settings, log, progress)
     except BaseException as exc:
         seen.error = exc
     finally:

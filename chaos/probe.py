@@ -57,6 +57,7 @@ class _Worker:
         self.probe = probe
         self.deadline: float | None = None
         self.aborted = False
+        self.idle = threading.Event()  # set while paused with no operation in flight
         self.lock = threading.Lock()
         self.thread = threading.Thread(target=self.loop, name=f"probe-{name}", daemon=True)
 
@@ -64,10 +65,21 @@ class _Worker:
         p = self.probe
         next_at = time.monotonic()
         while not p.stopping.is_set():
+            if p.paused.is_set():  # start nothing new until resume() or stop()
+                self.idle.set()
+                if p.stopping.wait(0.01):
+                    break
+                next_at = time.monotonic()
+                continue
+            self.idle.clear()
+            if p.paused.is_set():
+                continue
             now = time.monotonic()
             if now < next_at:
                 if p.stopping.wait(next_at - now):
                     break
+                if p.paused.is_set():
+                    continue
             started = time.monotonic()
             # A fixed grid, so sleep overshoot does not accumulate. The ticks that passed while
             # the previous operation was in flight are missed, not fired later as a burst.
@@ -112,6 +124,7 @@ class Probe:
         self.interval_s = interval_s
         self.op_timeout_s = op_timeout_s
         self.stopping = threading.Event()
+        self.paused = threading.Event()
         self._workers_done = threading.Event()
         self._counter = itertools.count(first_value)
         self._counter_lock = threading.Lock()
@@ -145,6 +158,19 @@ class Probe:
                         w.client.abort()
                     except Exception:
                         pass
+
+    def pause(self, timeout_s: float) -> bool:
+        """Start no new operation and wait (at most timeout_s) until none is in flight; the
+        watchdog still cuts an overdue one at its deadline. True when every worker is idle."""
+        self.paused.set()
+        deadline = time.monotonic() + timeout_s
+        return all(w.idle.wait(max(0.0, deadline - time.monotonic())) for w in self.workers
+                   if w.thread.is_alive())
+
+    def resume(self) -> None:
+        for w in self.workers:
+            w.idle.clear()
+        self.paused.clear()
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Stop every worker; an operation in flight is aborted after its deadline."""

@@ -6,9 +6,9 @@ __all__ = ["Component", "Target", "get_component", "prerequisites", "missing_on_
            "LOCAL_COMPONENTS"]
 
 # Deployed on the local platform (Debian's packages, Maven's jars) and on kind.
-LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis", "flink")
-# Everything, the three deployed from fixtures/kind only included.
-COMPONENTS = LOCAL_COMPONENTS + ("elasticsearch", "clickhouse", "minio")
+LOCAL_COMPONENTS = ("postgres", "zookeeper", "kafka", "redis", "elasticsearch", "flink")
+# Everything, the two deployed from fixtures/kind only included.
+COMPONENTS = LOCAL_COMPONENTS + ("clickhouse", "minio")
 # Where a component's local prerequisites live when not in its own module.
 _LOCAL_MODULES = {"flink": "flink_local"}
 _CLASSES = {"postgres": ("postgres", "PostgresCluster"), "zookeeper": ("zookeeper", "ZooKeeperEnsemble"),

@@ -1,6 +1,8 @@
-"""Elasticsearch: three master-eligible data nodes deployed from fixtures/kind/elasticsearch (a
-manifest-deployed platform only, for now), fault detection tuned for tests (leader and follower
-checks: 3 s timeout, 2 retries), and an elasticsearch-py probe.
+"""Elasticsearch: three master-eligible data nodes, one per zone: pods of the local platform (the
+distribution and user of chaos.components.es_server, each pod with its own data directory), or
+fixtures/kind/elasticsearch on a manifest-deployed platform. Fault detection is tuned for fast
+failover (leader and follower checks every 1 s, 3 s timeout, 2 retries; publication timeout 5 s,
+transport connect timeout 2 s: Settings), and an elasticsearch-py probe.
 
 The probe indexes one document per id into the index `chaos-probe`: one primary shard and two
 replicas, so every node holds a copy. Losing any one node leaves two copies, one of them the
@@ -22,6 +24,9 @@ one primary) maps it to the node, so the split-brain checker compares real prima
 
 Roles: the elected master (every reachable node's local view of the cluster state; the name most
 of them agree on) and the data nodes (every other node holding data).
+
+The negative control deploys a single master-eligible node (the other two are data-only nodes):
+when that node goes, no master can be elected and the cluster cannot fail over.
 """
 
 from __future__ import annotations
@@ -31,16 +36,22 @@ from collections import Counter
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Iterable, Sequence
 
+import json
+
 from ..errors import MissingPrerequisite
+from ..platforms.base import PodSpec
+from ..predictions import LogMarkers, Prediction
 from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import Timeline
-from .base import STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, missing_module, require_manifest_platform
+from . import es_server
+from .base import (STACK_DEPLOY_TIMEOUT_S, Steadiness, Target, chown_tree, missing_module, on_manifest_platform,
+                   one_node_per_zone)
 from ..waits import retry_until
 
 __all__ = ["ElasticsearchCluster", "EsClient", "Settings", "NotAcknowledged", "INDEX", "prerequisites",
            "parse_master", "parse_nodes", "acknowledgement", "is_definite", "make_client", "ensure_index",
            "read_values", "cluster_view", "elected_master", "primary_of", "deployed_fault_detection",
-           "settings_from_nodes", "CLIENT_PIN"]
+           "settings_from_nodes", "CLIENT_PIN", "FAULT_DETECTION", "FAILOVER_LOG", "node_config"]
 
 INDEX = "chaos-probe"
 HTTP_PORT, TRANSPORT_PORT = 9200, 9300
@@ -52,7 +63,9 @@ DEFINITE_TYPES = frozenset({"cluster_block_exception", "unavailable_shards_excep
 
 
 def prerequisites() -> list[str]:
-    return missing_module("elasticsearch", CLIENT_PIN)
+    """What the local platform lacks to run the cluster (the server, its JDK and user) and the
+    probe's client module."""
+    return es_server.prerequisites() + missing_module("elasticsearch", CLIENT_PIN)
 
 
 @dataclass(frozen=True)
@@ -74,17 +87,65 @@ class Settings:
     request_timeout_s: float = 2.0
     max_retries: int = 2
     server_timeout_s: float = 1.0
+    # The local platform's pods (the kind manifests set their own).
+    # How long the master waits for a cluster state update to reach every node (default 30 s):
+    # a silent node would hold every update, the failover's included, that long.
+    publish_timeout_s: float = 5.0
+    # How long a node waits for a TCP connection (default 30 s): to a silent peer it never comes.
+    connect_timeout_s: float = 2.0
+    heap_mb: int = 256
+
+    # The predicted failover per fault class (chaos.predictions), from the knobs above:
+    #   kill      the killed node's connections close at once: its peers notice it within a check
+    #             interval; electing a master and promoting a replica take about ELECTION_S;
+    #   silent    the followers give up on the master after leader_check_retry_count failed
+    #             checks, each waiting leader_check_timeout_s and then leader_check_interval_s, and
+    #             elect a new one; its follower checks must then give up on the old master the same
+    #             way (follower_check_*) before the primary the old master held is promoted
+    #             elsewhere (measured: node-left about 10 s after the election);
+    #   graceful  a stopping node closes its connections: as a kill.
+    def predict(self, fault_class: str) -> Prediction:
+        if fault_class == "silent":
+            n, t, i = self.leader_check_retry_count, self.leader_check_timeout_s, self.leader_check_interval_s
+            fn, ft, fi = (self.follower_check_retry_count, self.follower_check_timeout_s,
+                          self.follower_check_interval_s)
+            return Prediction(fault_class, n * (t + i) + fn * (ft + fi) + ELECTION_S,
+                              "leader_check_retry_count * (leader_check_timeout_s + leader_check_interval_s) + "
+                              "follower_check_retry_count * (follower_check_timeout_s + follower_check_interval_s) + "
+                              f"{ELECTION_S} s",
+                              {"leader_check_retry_count": n, "leader_check_timeout_s": t, "leader_check_interval_s": i,
+                               "follower_check_retry_count": fn, "follower_check_timeout_s": ft,
+                               "follower_check_interval_s": fi})
+        return Prediction(fault_class, self.leader_check_interval_s + ELECTION_S,
+                          f"leader_check_interval_s + {ELECTION_S} s (election, replica promotion)",
+                          {"leader_check_interval_s": self.leader_check_interval_s})
 
     def predicted_failover_s(self) -> float:
-        # A killed node's connections close at once, so its peers notice within one check
-        # interval and an election takes well under a second; a silent node (crash, partition)
-        # costs (retry_count + 1) checks of up to `timeout` each.
-        silent = (self.leader_check_retry_count + 1) * self.leader_check_timeout_s
-        return max(self.leader_check_interval_s + 1.0, silent)
+        return self.predict("silent").predicted_s
 
     def op_timeout_s(self) -> float:
         """The longest a probe write can take with every attempt timing out."""
         return self.request_timeout_s * (self.max_retries + 1) + 0.5
+
+
+ELECTION_S = 1.0
+# When the survivors noticed the master gone (a follower's leader check; the master's own node-left
+# task) and when a new master took over, as Elasticsearch 8 logs them.
+FAILOVER_LOG = LogMarkers(detected=(r"master node \[.*\] (?:failed|disconnected)", r"node-left\[",
+                                    r"master not discovered"),
+                          elected=(r"elected-as-master",))
+
+
+def _time_value(seconds_: float) -> str:
+    return f"{int(seconds_)}s" if float(seconds_).is_integer() else f"{int(round(seconds_ * 1000))}ms"
+
+
+def fault_detection(settings: "Settings") -> dict[str, Any]:
+    """The nodes' cluster.fault_detection.* settings (elasticsearch.yml) from Settings."""
+    return {f"cluster.fault_detection.{check}_check.{knob}": (
+                getattr(settings, f"{check}_check_{knob}") if knob == "retry_count"
+                else _time_value(getattr(settings, f"{check}_check_{knob}_s")))
+            for check in ("leader", "follower") for knob in ("interval", "timeout", "retry_count")}
 
 
 # --- answers ---------------------------------------------------------------------------------
@@ -332,25 +393,62 @@ def primary_of(state: dict[str, Any], term: int) -> str | None:
 
 # --- the component ---------------------------------------------------------------------------
 
+def node_config(pod: str, ip: str, pod_dir: str, hosts: Sequence[str], masters: Sequence[str], master: bool,
+                settings: Settings) -> dict[str, Any]:
+    """One local pod's elasticsearch.yml. Its transport binds the zone's IP, so the node enforces
+    the bootstrap checks (chaos.components.es_server says how the host-wide ones are met)."""
+    return {
+        "cluster.name": "chaos-es", "node.name": pod,
+        "node.roles": ["master", "data"] if master else ["data"],
+        "path.data": f"{pod_dir}/data", "path.logs": f"{pod_dir}/logs",
+        "network.host": ip, "http.port": HTTP_PORT, "transport.port": TRANSPORT_PORT,
+        "discovery.seed_hosts": [f"{h}:{TRANSPORT_PORT}" for h in hosts],
+        "cluster.initial_master_nodes": list(masters),
+        "xpack.security.enabled": False,
+        # NIO instead of mmap: lifts the vm.max_map_count bootstrap check (a host-wide sysctl).
+        "node.store.allow_mmap": False,
+        # The harness's state directory may be nearly full: shards must stay allocatable.
+        "cluster.routing.allocation.disk.threshold_enabled": False,
+        **fault_detection(settings),
+        "cluster.publish.timeout": _time_value(settings.publish_timeout_s),
+        "transport.connect_timeout": _time_value(settings.connect_timeout_s),
+    }
+
+
+FAULT_DETECTION = fault_detection(Settings())
+
+
 class ElasticsearchCluster(Steadiness):
-    """Three master-eligible data nodes on a manifest-deployed platform (kind)."""
+    """Three data nodes, one per zone (all master-eligible, or `masters` of them: the negative
+    control's single master): pods of the local platform, or the manifests' StatefulSet (kind)."""
 
     name = "elasticsearch"
     steady_poll_s = 0.5
+    leader_roles = ("master",)
+    failover_log = FAILOVER_LOG
 
-    def __init__(self, platform, *, name: str = "elasticsearch", settings: Settings | None = None,
-                 probe_workers: int = 3, nodes: int = 3):
-        require_manifest_platform(platform, "Elasticsearch")
+    def __init__(self, platform, *, name: str = "es", settings: Settings | None = None,
+                 probe_workers: int = 3, nodes: int = 3, masters: int = 3):
         self.platform = platform
-        self.deployment = name
         self.settings = settings or Settings()
         self.probe_workers = probe_workers
         self.expected_nodes = nodes
+        self.masters = masters
+        self.kube = on_manifest_platform(platform)
         self.pods: list[str] = []
+        if self.kube:
+            self.deployment = "elasticsearch"
+            return
+        self.deployment = name
+        self.nodes = one_node_per_zone(platform, "Elasticsearch", nodes)
+        self.pods = [f"{name}-{i}" for i in range(nodes)]
+        self.hosts = [n.ip for n in self.nodes]
 
     # endpoints
     def _endpoints(self) -> list[tuple[str, str]]:
         """(pod, http url) of every pod, sorted by pod name."""
+        if not self.kube:
+            return [(pod, f"http://{ip}:{HTTP_PORT}") for pod, ip in zip(self.pods, self.hosts)]
         return [(pod, f"http://{ip}:{port}") for pod, ip, port in self.platform.endpoints(self.name, HTTP_PORT)]
 
     def urls(self, start: int = 0) -> list[str]:
@@ -360,15 +458,56 @@ class ElasticsearchCluster(Steadiness):
     def deploy(self, timeout_s: float = 120.0) -> dict[str, Any]:
         """Apply the manifests (waiting for Ready pods, up to the stack's deploy timeout), then
         wait up to timeout_s for steadiness."""
+        if self.kube:
+            missing = missing_module("elasticsearch", CLIENT_PIN)
+            if missing:
+                raise MissingPrerequisite("; ".join(missing), field="elasticsearch")
+            pods = self.platform.deploy_stack(self.name, timeout_s=max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
+            self.pods = sorted(p.name for p in pods)
+            return self.wait_steady(timeout_s)
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="elasticsearch")
-        pods = self.platform.deploy_stack(self.name, timeout_s=max(timeout_s, STACK_DEPLOY_TIMEOUT_S))
-        self.pods = sorted(p.name for p in pods)
-        return self.wait_steady(timeout_s)
+        self._start_pods()
+        return self.wait_steady(max(timeout_s, 180.0))
+
+    def _start_pods(self) -> None:
+        home = es_server.ensure_distribution()
+        user = es_server.ensure_user()
+        jhome = es_server.java_home()
+        if user is None or jhome is None:
+            raise MissingPrerequisite(f"user {es_server.ES_USER} {'ok' if user else 'cannot be created'}, "
+                                      f"Java {jhome or 'missing'}", field="elasticsearch")
+        shim = str(es_server.ensure_fd_shim()) if es_server.needs_fd_shim() else None
+        s = self.settings
+        masters = self.pods[:self.masters]
+        for pod, node, ip in zip(self.pods, self.nodes, self.hosts):
+            pod_dir = self.platform.path(self.deployment, pod)
+            conf = pod_dir / "config"
+            for sub in ("config", "data", "logs", "tmp"):
+                (pod_dir / sub).mkdir(exist_ok=True)
+            (conf / "log4j2.properties").write_bytes((home / "config" / "log4j2.properties").read_bytes())
+            # G1 (the JVM's default): a node that enforces the bootstrap checks refuses the serial collector.
+            (conf / "jvm.options").write_text("\n".join(es_server.jvm_options(serial_gc=False)) + "\n")
+            yml = node_config(pod, ip, str(pod_dir), self.hosts, masters, pod in masters, s)
+            (conf / "elasticsearch.yml").write_text("".join(f"{k}: {json.dumps(v)}\n" for k, v in yml.items()))
+            chown_tree(pod_dir, user)
+            env = {"HOME": str(pod_dir), "ES_JAVA_HOME": jhome, "ES_PATH_CONF": str(conf),
+                   "ES_TMPDIR": str(pod_dir / "tmp"), "ES_JAVA_OPTS": f"-Xms{s.heap_mb}m -Xmx{s.heap_mb}m",
+                   "CLI_JAVA_OPTS": "-XX:-UsePerfData"}
+            if shim:
+                env["LD_PRELOAD"] = shim  # the file-descriptor check (chaos.components.es_server)
+            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=user,
+                                            argv=(str(home / "bin" / "elasticsearch"),), env=env, port=HTTP_PORT,
+                                            termination_grace_s=15.0))
+        self.fd_shim = shim
 
     def remove(self) -> None:
-        self.platform.remove_stack(self.name)
+        if self.kube:
+            self.platform.remove_stack(self.name)
+            return
+        for pod in self.pods:
+            self.platform.remove_pod(pod)
 
     # roles
     def views(self) -> dict[str, dict[str, Any]]:
@@ -384,14 +523,18 @@ class ElasticsearchCluster(Steadiness):
         # when one node has it (nodes sharing an address cannot be told apart by it).
         ips = Counter(info["ip"] for info in known.values())
         by_ip = {info["ip"]: name for name, info in known.items() if ips[info["ip"]] == 1}
+        if self.kube:
+            pods = [(p.name, p.ip, p.node or "", p.zone or "") for p in self.platform.pods(self.name)]
+        else:
+            pods = [(pod, ip, node.name, node.zone) for pod, ip, node in zip(self.pods, self.hosts, self.nodes)]
         out = []
-        for pod in self.platform.pods(self.name):
-            es_name = pod.name if pod.name in known else by_ip.get(pod.ip)
+        for pod, ip, node, zone in pods:
+            es_name = pod if pod in known else by_ip.get(ip)
             roles = known.get(es_name, {}).get("roles", [])
             # A pod no answering node lists (killed, cut off, not joined) plays no role now.
             role = ("unreachable" if es_name is None else "master" if es_name == master
                     else "data" if "data" in roles else "node")
-            out.append(Target(pod=pod.name, node=pod.node or "", zone=pod.zone or "", role=role))
+            out.append(Target(pod=pod, node=node, zone=zone, role=role))
         return sorted(out, key=lambda t: t.pod)
 
     # steadiness
@@ -469,8 +612,10 @@ class ElasticsearchCluster(Steadiness):
                 knobs_from = "harness settings (unparsable node settings)"
         elif views:
             knobs_from = "harness settings (nodes disagree)"
+        local = {} if self.kube else {"masters": self.masters, "fd_shim": getattr(self, "fd_shim", None),
+                                      "store_allow_mmap": False}
         return {**asdict(settings), "nodes": self.expected_nodes, "predicted_failover_s": settings.predicted_failover_s(),
-                "probe_workers": self.probe_workers, "knobs_from": knobs_from, "deployed": deployed}
+                "probe_workers": self.probe_workers, "knobs_from": knobs_from, "deployed": deployed, **local}
 
 
 def seconds(value: str) -> float:

@@ -1,28 +1,16 @@
 """A real Elasticsearch cluster on 127.0.0.1 for the harness's own tests.
 
-The server is Elastic's `integ-test-zip` distribution (the server with x-pack core and security
-modules, no bundled JDK), resolved through Maven once:
-
-    mvn -q dependency:get -Dartifact=org.elasticsearch.distribution.integ-test-zip:elasticsearch:8.19.0:zip \
-        -Dtransitive=false
-
-and unpacked once into $CHAOS_CACHE_DIR/elasticsearch-8.19.0 (default /var/cache/chaos-harness;
-a lock file serialises concurrent unpacks). It runs on the machine's Java 17 (ES_JAVA_HOME),
-as the unprivileged user `chaos-es` (Elasticsearch refuses to run as root); the helper creates
-that user with useradd when it runs as root and the user is missing.
-
+The server (distribution, user, JDK, JVM options) is the harness's own (chaos/components/es_server.py).
 Each node gets its own config, data, log and temp directories under one temporary directory
 (removed by stop()), distinct HTTP and transport ports, security off, a 256 MB heap, and the
-fault detection tuned as docs/components.md says (3 s timeouts, 2 retries). Each node
-runs in its own session, so kill() takes the launcher and the server JVM down together, the way
-a pod kill does.
+fault detection tuned as docs/components.md says. Each node runs in its own session, so kill()
+takes the launcher and the server JVM down together, the way a pod kill does.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
-import importlib.util
 import json
 import os
 import pwd
@@ -32,103 +20,18 @@ import subprocess
 import tempfile
 import time
 import urllib.request
-import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from chaos.cache import cache_dir, cached_dir
+from chaos.components.elasticsearch import FAULT_DETECTION, prerequisites
+from chaos.components.es_server import ES_USER, ES_VERSION, ensure_distribution, ensure_user, java_home, jvm_options
 from tests.servers import free_ports
 
 __all__ = ["ES_VERSION", "ES_USER", "EsNode", "EsCluster", "prerequisites", "ensure_distribution",
            "ensure_user", "FAULT_DETECTION"]
 
-ES_VERSION = "8.19.0"
-ES_USER = "chaos-es"
-ARTIFACT = f"org.elasticsearch.distribution.integ-test-zip:elasticsearch:{ES_VERSION}:zip"
-M2_ZIP = (Path.home() / ".m2/repository/org/elasticsearch/distribution/integ-test-zip/elasticsearch"
-          / ES_VERSION / f"elasticsearch-{ES_VERSION}.zip")
-JAVA_HOMES = ("/usr/lib/jvm/java-17-openjdk-amd64", "/usr/lib/jvm/default-java")
 HEAP = "256m"
-# The distribution's jvm.options writes GC logs and heap dumps relative to the working
-# directory; a test node needs neither. -Xms/-Xmx come from ES_JAVA_OPTS. No hsperfdata in /tmp.
-# C1 only (TieredStopAtLevel=1): three nodes start in about 16 s instead of 33 s on two cores.
-JVM_OPTIONS = ["-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Djava.io.tmpdir=${ES_TMPDIR}",
-               "-XX:+ExitOnOutOfMemoryError", "-XX:-HeapDumpOnOutOfMemoryError", "-XX:-UsePerfData",
-               *os.environ.get("CHAOS_ES_JVM_EXTRA", "").split()]
-# Fault detection as docs/components.md tunes it for tests (defaults: timeout 10s, retry_count 3;
-# interval 1s is the default and stays).
-FAULT_DETECTION = {
-    "cluster.fault_detection.leader_check.timeout": "3s",
-    "cluster.fault_detection.leader_check.retry_count": 2,
-    "cluster.fault_detection.follower_check.timeout": "3s",
-    "cluster.fault_detection.follower_check.retry_count": 2,
-}
-
-
-def home_dir() -> Path:
-    return cache_dir() / f"elasticsearch-{ES_VERSION}"
-
-
-def java_home() -> str | None:
-    env = os.environ.get("ES_JAVA_HOME")
-    for candidate in ([env] if env else []) + list(JAVA_HOMES):
-        if os.access(os.path.join(candidate, "bin", "java"), os.X_OK):
-            return candidate
-    return None
-
-
-def prerequisites() -> list[str]:
-    """What is missing to run the cluster, each with its fix (empty: nothing)."""
-    missing = []
-    if os.geteuid() != 0:
-        missing.append(f"root (to run Elasticsearch as the unprivileged user {ES_USER})")
-    if java_home() is None:
-        missing.append("Java 17 (fix: apt-get install openjdk-17-jre-headless, or set ES_JAVA_HOME)")
-    if not (home_dir() / ".complete").exists() and not M2_ZIP.exists() and shutil.which("mvn") is None:
-        missing.append(f"the Elasticsearch {ES_VERSION} zip (fix: apt-get install maven; then "
-                       f"mvn -q dependency:get -Dartifact={ARTIFACT} -Dtransitive=false)")
-    if importlib.util.find_spec("elasticsearch") is None:
-        missing.append("python module elasticsearch (fix: pip install 'elasticsearch==8.19.3')")
-    return missing
-
-
-def ensure_user() -> str | None:
-    """The unprivileged user the servers run as; created (system user, no home, no login) when
-    missing. None, with nothing changed, when it cannot be created."""
-    try:
-        pwd.getpwnam(ES_USER)
-        return ES_USER
-    except KeyError:
-        pass
-    if os.geteuid() != 0 or shutil.which("useradd") is None:
-        return None
-    proc = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                           "--shell", "/usr/sbin/nologin", ES_USER], capture_output=True, text=True, timeout=30)
-    if proc.returncode != 0 and "already exists" not in proc.stderr:
-        return None
-    return ES_USER
-
-
-def ensure_distribution(log: Callable[[str], None] = lambda m: None) -> Path:
-    """ES_HOME, unpacked once from the Maven artifact (fetched through mvn when not in ~/.m2)."""
-    def unpack(tmp: Path) -> Path:
-        if not M2_ZIP.exists():
-            log(f"fetching {ARTIFACT} through Maven (97 MB)")
-            proc = subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}",
-                                   "-Dtransitive=false"], capture_output=True, text=True, timeout=900)
-            if proc.returncode != 0 or not M2_ZIP.exists():
-                raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
-        with zipfile.ZipFile(M2_ZIP) as zf:
-            for info in zf.infolist():
-                path = Path(zf.extract(info, tmp))
-                mode = (info.external_attr >> 16) & 0o777
-                if not info.is_dir():
-                    os.chmod(path, 0o755 if mode & 0o111 else 0o644)
-        return tmp / f"elasticsearch-{ES_VERSION}"
-
-    cache_dir().mkdir(parents=True, exist_ok=True)
-    os.chmod(cache_dir(), 0o755)  # the server's own user reads the distribution
-    return cached_dir(home_dir(), unpack, ES_VERSION)
+JVM_OPTIONS = jvm_options()
 
 
 def _die_with_parent() -> None:

@@ -22,7 +22,7 @@ def test_catalog_negative_controls_and_unique_keys():
     assert [s.key for s in SCENARIOS if s.negative_control] == [
         NEGATIVE, "postgres/negative-unfenced-split-brain", "postgres/negative-location-per-zone",
         "zookeeper/negative-two-servers", "kafka/negative-leader-acks", "redis/negative-no-failover",
-        "flink/negative-no-ha"]
+        "elasticsearch/negative-single-master-drain", "flink/negative-no-ha"]
 
 
 def test_no_selector_means_every_positive_experiment():
@@ -37,9 +37,9 @@ def test_component_selector_selects_its_positive_experiments():
 
 
 LOCAL_KILLS = ["postgres/primary-kill", "postgres/standby-kill", "zookeeper/leader-kill", "zookeeper/follower-kill",
-               "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill"]
-KIND_ONLY_KILLS = ["elasticsearch/master-kill", "elasticsearch/data-node-kill", "clickhouse/replica-kill",
-                   "minio/server-kill"]
+               "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill",
+               "elasticsearch/master-kill", "elasticsearch/data-node-kill"]
+KIND_ONLY_KILLS = ["clickhouse/replica-kill", "minio/server-kill"]
 FLINK_KILLS = ["flink/jobmanager-kill", "flink/taskmanager-kill"]  # local and kind, last in the catalog
 
 
@@ -90,8 +90,8 @@ def test_components_deployed_from_fixtures_kind_only_are_left_out_of_the_local_p
 
     local = {s.component for s in on_platform(SCENARIOS, "local")}
     kind = {s.component for s in on_platform(SCENARIOS, "kind")}
-    assert local == {"postgres", "zookeeper", "kafka", "redis", "flink"}
-    assert kind == local | {"elasticsearch", "clickhouse", "minio"}
+    assert local == {"postgres", "zookeeper", "kafka", "redis", "elasticsearch", "flink"}
+    assert kind == local | {"clickhouse", "minio"}
     assert keys(on_platform(select(["kill"]), "local")) == LOCAL_KILLS + FLINK_KILLS
 
 

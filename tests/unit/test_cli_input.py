@@ -146,9 +146,9 @@ def test_experiments_on_the_kube_platform_are_refused_until_the_stack_deploys_th
 
 
 def test_a_kind_only_component_on_the_local_platform_exits_2_naming_the_platform(capsys):
-    assert cli.main(["run", "elasticsearch"]) == cli.EXIT_INPUT
+    assert cli.main(["run", "clickhouse"]) == cli.EXIT_INPUT
     err = capsys.readouterr().err
-    assert "elasticsearch cannot be deployed on the local platform" in err and "--platform kind" in err
+    assert "clickhouse cannot be deployed on the local platform" in err and "--platform kind" in err
 
 
 def test_a_kind_only_component_among_local_ones_exits_2_naming_it(capsys):

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaos.components import kafka, postgres, redis, zookeeper
+from chaos.components import elasticsearch, kafka, postgres, redis, zookeeper
 from chaos.components.base import STACK_FILE, StackMembers, manifest_knobs
 from chaos.errors import InvalidConfig
 from chaos.platforms.kube import KubePod
@@ -423,7 +423,7 @@ def test_redis_config_is_the_manifests(kube):
 
 
 @pytest.mark.parametrize("cls", [zookeeper.ZooKeeperEnsemble, postgres.PostgresCluster, kafka.KafkaCluster,
-                                 redis.RedisCluster])
+                                 redis.RedisCluster, elasticsearch.ElasticsearchCluster])
 def test_constructors_touch_no_local_platform_call(kube, cls):
     component = cls(kube)  # the stand-in raises on start_pod, path, log_path, remove_pod
     assert component.kube and component.pods == []
@@ -431,7 +431,7 @@ def test_constructors_touch_no_local_platform_call(kube, cls):
     assert called(kube, "remove_stack") == [("remove_stack", component.name)]
 
 
-@pytest.mark.parametrize("component", ["elasticsearch", "clickhouse", "minio"])
+@pytest.mark.parametrize("component", ["clickhouse", "minio"])
 def test_a_kind_only_component_refuses_a_platform_without_manifests_naming_the_fix(component):
     from chaos.components import LOCAL_COMPONENTS, COMPONENTS, get_component
     from chaos.errors import InvalidConfig

@@ -175,7 +175,7 @@ def test_the_deployed_knobs_replace_the_expected_ones():
     s = settings_from_nodes(Settings(leader_check_timeout_s=99.0), knobs)
     assert (s.leader_check_timeout_s, s.leader_check_retry_count, s.leader_check_interval_s) == (3.0, 2, 1.0)
     untuned = settings_from_nodes(Settings(), deployed_fault_detection({"nodes": {"x": {"name": "es-0"}}})["es-0"])
-    assert untuned.follower_check_timeout_s == 10.0 and untuned.predicted_failover_s() == 40.0
+    assert untuned.follower_check_timeout_s == 10.0 and untuned.predicted_failover_s() == 67.0  # 3 * (10 + 1) twice + 1
     assert seconds("500ms") == 0.5 and seconds("1m") == 60.0
     with pytest.raises(ValueError):
         seconds("soon")
@@ -183,7 +183,34 @@ def test_the_deployed_knobs_replace_the_expected_ones():
 
 def test_settings_predict_the_failover_and_bound_a_probe_write():
     s = Settings()
-    assert s.predicted_failover_s() == 9.0  # a silent master: 3 checks of up to 3 s
+    assert s.predicted_failover_s() == 17.0  # a silent master: 2 * (3 + 1) twice + 1 (election)
     assert s.op_timeout_s() == pytest.approx(6.5)
 
 
+
+
+def test_doctor_names_the_missing_jdk_distribution_and_shim_compiler(tmp_path, monkeypatch):
+    from chaos.components import es_server
+
+    monkeypatch.setenv("CHAOS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(es_server, "M2_ZIP", tmp_path / "none.zip")
+    monkeypatch.setattr(es_server, "java_home", lambda: None)
+    monkeypatch.setattr(es_server.shutil, "which", lambda name: None)
+    monkeypatch.setattr(es_server, "needs_fd_shim", lambda: True)
+    missing = "\n".join(es_server.prerequisites())
+    assert "Java 17" in missing and "openjdk-17-jdk-headless" in missing
+    assert "Elasticsearch 8.19.0 distribution" in missing and "make install" in missing
+    assert "gcc" in missing
+
+
+def test_a_local_pod_enforces_the_bootstrap_checks_without_mmap_and_with_the_tuned_detection():
+    from chaos.components.elasticsearch import Settings, node_config
+
+    yml = node_config("es-0", "10.0.0.11", "/pods/es-0", ["10.0.0.11", "10.0.0.21", "10.0.0.31"],
+                      ["es-0"], False, Settings())
+    assert yml["network.host"] == "10.0.0.11" and yml["node.roles"] == ["data"]
+    assert yml["node.store.allow_mmap"] is False  # lifts the vm.max_map_count check
+    assert yml["discovery.seed_hosts"] == ["10.0.0.11:9300", "10.0.0.21:9300", "10.0.0.31:9300"]
+    assert yml["cluster.fault_detection.leader_check.timeout"] == "3s"
+    assert yml["cluster.fault_detection.follower_check.retry_count"] == 2
+    assert yml["cluster.publish.timeout"] == "5s" and yml["transport.connect_timeout"] == "2s"

@@ -9,7 +9,7 @@ from datetime import datetime
 
 import pytest
 
-from chaos.components import kafka, postgres, redis, zookeeper
+from chaos.components import elasticsearch, kafka, postgres, redis, zookeeper
 from chaos.predictions import LogMarkers, Prediction, assess, explain, fault_class, log_time
 
 
@@ -93,6 +93,9 @@ def test_assess_explains_only_a_measurement_off_by_more_than_25_percent(tmp_path
     (kafka.Settings(), "kill", 5.0), (kafka.Settings(), "silent", 10.0), (kafka.Settings(), "graceful", 2.0),
     (zookeeper.Settings(), "kill", 0.7), (zookeeper.Settings(), "silent", 3.7),
     (zookeeper.Settings(cnx_timeout_ms=5000), "silent", 7.7),
+    (elasticsearch.Settings(), "kill", 2.0), (elasticsearch.Settings(), "graceful", 2.0),
+    (elasticsearch.Settings(), "silent", 17.0), (elasticsearch.Settings(leader_check_timeout_s=10.0,
+                                                                       leader_check_retry_count=3), "silent", 42.0),
 ])
 def test_each_prediction_follows_the_deployed_settings(settings, fault, expected):
     prediction = settings.predict(fault)
@@ -120,6 +123,11 @@ REAL_LINES = {
     # The controller moves a fenced broker's leaderships in the step that fences it: one line.
     kafka: ("2026-12-01 18:19:55.530 INFO  [ReplicationControlManager] [QuorumController id=1] Fencing broker 3 at "
             "epoch 21 because its session has timed out.",) * 2,
+    elasticsearch: ("[2026-12-02T02:18:43,166][INFO ][o.e.c.c.Coordinator      ] [es-0] master node [{es-1}"
+                    "{EZI1osdFQpmmxn82qeV3fQ}{5_P7QcPFRiqD_3B9rBtlNg}{es-1}{10.231.0.21}{10.231.0.21:9300}{dm}{8.19.0}"
+                    "{7000099-8536000}] disconnected, restarting discovery",
+                    "[2026-12-02T02:18:44,913][INFO ][o.e.c.s.MasterService    ] [es-2] elected-as-master ([2] nodes "
+                    "joined in term 13)[_FINISH_ELECTION_, {es-0}"),
 }
 
 

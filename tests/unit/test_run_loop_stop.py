@@ -1,40 +1,84 @@
-"""The run loop stops observing only when no probe operation hangs (found in CI: a ZooKeeper
-write hung for its full timeout right as the loop stopped the probe, and the checker then saw
-that failure last, with nothing after it: "did not recover"). An operation merely under way does
-not hold the stop: at a fixed rate, a worker whose operations take about its interval nearly
-always has one in flight, and waiting for all workers to be idle at once held Elasticsearch's
-runs for their whole recovery timeout."""
+"""The run loop stops observing only when no probe operation is in flight (found in CI: a
+ZooKeeper write hung for its full timeout right as the loop stopped the probe, and the checker
+then saw that failure last, with nothing after it: "did not recover")."""
 
-from chaos.experiment import _no_operation_hanging
+from chaos.experiment import _no_operation_in_flight
 from chaos.timeline import FAIL, INVOKE, NEMESIS, OK, Timeline
 
 
-def test_an_operation_in_flight_longer_than_any_success_holds_the_stop():
+def test_an_operation_still_in_flight_holds_the_stop():
     tl = Timeline()
-    tl.record(INVOKE, "w0", "write", value=1, t=1.00)
-    tl.record(OK, "w0", "write", value=1, t=1.05, latency_s=0.05)
-    tl.record(INVOKE, "w1", "write", value=2, t=1.06)
-    tl.record(NEMESIS, "nemesis", "heal", value="x", t=1.07)  # not a probe operation
-    tl.now = lambda: 1.10  # w1's write is 0.04 s old: under way, as slow as the slowest success
-    assert _no_operation_hanging(tl, since_s=0.0)
-    tl.now = lambda: 2.00  # 0.94 s old: hanging
-    assert not _no_operation_hanging(tl, since_s=0.0)
-    tl.record(FAIL, "w1", "write", value=2, t=2.06, latency_s=1.0)
-    assert _no_operation_hanging(tl, since_s=0.0)
+    tl.record(INVOKE, "w0", "write", value=1)
+    tl.record(INVOKE, "w1", "write", value=2)
+    tl.record(OK, "w0", "write", value=1)
+    tl.record(NEMESIS, "nemesis", "heal", value="x")  # not a probe operation
+    assert not _no_operation_in_flight(tl)
+    tl.record(FAIL, "w1", "write", value=2)
+    assert _no_operation_in_flight(tl)
+    tl.record(INVOKE, "w0", "write", value=3)
+    assert not _no_operation_in_flight(tl)
 
 
-def test_only_successes_since_the_window_set_the_bound():
+class _Slow:
+    """A client whose writes take longer than the probe's interval (as Elasticsearch's
+    refresh=wait_for writes do); `fail` makes the writes fail from then on."""
+
+    def __init__(self, latency_s: float):
+        self.latency_s = latency_s
+        self.fail = False
+
+    def write(self, value):
+        import time
+
+        time.sleep(self.latency_s)
+        if self.fail:
+            raise TimeoutError("timed out")
+        return None
+
+    def abort(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_back_to_back_operations_settle_by_pausing_the_probe_not_by_waiting_for_a_gap():
+    import time
+
+    from chaos.experiment import _settled
+    from chaos.probe import Probe
+
     tl = Timeline()
-    tl.record(INVOKE, "w0", "write", value=1, t=1.0)
-    tl.record(OK, "w0", "write", value=1, t=3.0, latency_s=2.0)  # slow, before the window
-    tl.record(INVOKE, "w0", "write", value=2, t=5.0)
-    tl.record(OK, "w0", "write", value=2, t=5.01, latency_s=0.01)
-    tl.record(INVOKE, "w0", "write", value=3, t=5.02)
-    tl.now = lambda: 5.5
-    assert _no_operation_hanging(tl, since_s=0.0)
-    assert not _no_operation_hanging(tl, since_s=4.0)
+    probe = Probe(tl, [_Slow(0.12), _Slow(0.12), _Slow(0.12)], interval_s=0.05, op_timeout_s=1.0).start()
+    try:
+        time.sleep(0.6)
+        t0 = time.monotonic()
+        assert _settled(tl, probe, 0.0, 0.3)
+        assert time.monotonic() - t0 < 1.0
+        assert _no_operation_in_flight(tl)
+        count = len(tl.events)
+        time.sleep(0.2)
+        assert len(tl.events) == count  # paused: nothing new started
+    finally:
+        probe.stop()
 
 
-def test_no_operation_at_all_does_not_hold_the_stop():
+def test_an_operation_that_fails_while_the_probe_pauses_keeps_the_loop_observing():
+    import time
+
+    from chaos.experiment import _settled
+    from chaos.probe import Probe
+
     tl = Timeline()
-    assert _no_operation_hanging(tl, since_s=0.0)
+    clients = [_Slow(0.12), _Slow(0.12)]
+    probe = Probe(tl, clients, interval_s=0.05, op_timeout_s=1.0).start()
+    try:
+        time.sleep(0.6)
+        clients[0].fail = True  # the operation in flight now fails
+        assert not _settled(tl, probe, 0.0, 0.3)
+        assert not probe.paused.is_set()  # resumed: observing goes on
+        clients[0].fail = False
+        time.sleep(0.2)
+        assert any(e.kind == INVOKE for e in tl.events[-6:])
+    finally:
+        probe.stop()
