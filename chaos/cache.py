@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["cache_dir", "cached_dir", "file_lock", "STAMP"]
+__all__ = ["cache_dir", "cached_dir", "file_lock", "maven_artifact_missing", "STAMP"]
 
 STAMP = ".complete"
 
@@ -64,3 +64,15 @@ def cached_dir(home: Path, build: Callable[[Path], Path | None], stamp: str = ""
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return home
+
+
+def maven_artifact_missing(java: str, what: str, complete: Path) -> list[str]:
+    """What a JVM server fetched through Maven lacks on this machine, each with its fix: the JVM,
+    and the artifact (`what`) unless cached (its `complete` marker) or mvn is there to fetch it."""
+    out = []
+    if not os.access(java, os.X_OK):
+        out.append(f"{java} not found (fix: apt-get install default-jre-headless)")
+    if not complete.exists() and shutil.which("mvn") is None:
+        out.append(f"{what} not cached in {complete.parent} and no mvn to fetch it "
+                   "(fix: apt-get install maven, then make install)")
+    return out

@@ -19,7 +19,7 @@ import shutil
 from pathlib import Path
 
 from ._run import run
-from .cache import cache_dir as harness_cache, cached_dir
+from .cache import cache_dir as harness_cache, cached_dir, maven_artifact_missing
 from .errors import PlatformError
 
 __all__ = ["S3PROXY_VERSION", "ACCESS_KEY", "SECRET_KEY", "cache_dir", "ensure_s3proxy_jar", "missing",
@@ -38,13 +38,7 @@ def cache_dir() -> Path:
 
 def missing() -> list[str]:
     """What this machine lacks to run s3proxy, each with its fix ([] when nothing)."""
-    out = []
-    if not os.access(JAVA, os.X_OK):
-        out.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
-    if not (cache_dir() / ".complete").is_file() and shutil.which("mvn") is None:
-        out.append(f"s3proxy {S3PROXY_VERSION} not cached in {cache_dir()} and no mvn to fetch it "
-                   "(fix: apt-get install maven, then make install)")
-    return out
+    return maven_artifact_missing(JAVA, f"s3proxy {S3PROXY_VERSION}", cache_dir() / ".complete")
 
 
 def ensure_s3proxy_jar() -> Path:

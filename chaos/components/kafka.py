@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._run import run
-from ..cache import cache_dir, cached_dir
+from ..cache import cache_dir, cached_dir, maven_artifact_missing
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
@@ -54,13 +54,8 @@ def libs_dir() -> Path:
 
 
 def prerequisites() -> list[str]:
-    missing = []
-    if not os.access(JAVA, os.X_OK):
-        missing.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
-    if not (libs_dir() / ".complete").exists() and shutil.which("mvn") is None:
-        missing.append(f"Kafka {KAFKA_VERSION} jars not cached in {libs_dir()} and no mvn to fetch them "
-                       "(fix: apt-get install maven)")
-    return missing + missing_module("kafka", "kafka-python")
+    return (maven_artifact_missing(JAVA, f"Kafka {KAFKA_VERSION} jars", libs_dir() / ".complete")
+            + missing_module("kafka", "kafka-python"))
 
 
 def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
