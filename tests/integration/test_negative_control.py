@@ -98,3 +98,15 @@ def test_writes_the_cut_off_leader_acknowledged_alone_are_reported_lost(chaos_ex
     assert metrics["lost_writes"] and metrics["lost_writes"] > 0, outcome.message
     assert outcome.verdict.verdict == "fail", outcome.message
     assert any("lost writes" in r for r in outcome.verdict.reasons), outcome.verdict.reasons
+
+
+def test_a_single_master_eligible_node_cannot_fail_over_and_the_verdict_says_so(chaos_experiment,
+                                                                               chaos_deployments):
+    """Elasticsearch with one master-eligible node: draining its node leaves no master to elect;
+    writes stop (no_master_block) until the uncordon. The verdict must fail for no failover."""
+    chaos_deployments.remove("elasticsearch")  # the designed cluster uses the same ports and nodes
+    outcome = run_negative("elasticsearch/negative-single-master-drain", chaos_experiment, chaos_deployments)
+    assert outcome.result["config"]["masters"] == 1
+    assert outcome.verdict.verdict == "fail", outcome.message
+    assert any("no failover while the fault held" in r or "did not recover" in r
+               for r in outcome.verdict.reasons), outcome.verdict.reasons
