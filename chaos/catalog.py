@@ -138,29 +138,22 @@ REDIS = (
              hold_s=15.0, deployment={"no_failover": True, "name": "redisnf", "port": 7100},
              negative_control=True),
 )
-# A node that comes back (restarted pod, uncordoned or restored node) starts a JVM and recovers its
-# shard copy before the cluster is green again: 45 s on a quiet 2-core machine, over 90 s (the run's
-# default) on a busy one.
-ES_RECOVERY_S = 180.0
 ELASTICSEARCH = (
     Scenario("elasticsearch", "master-kill", "kill", "master",
-             "SIGKILL the elected master's pod; the other master-eligible nodes elect a new one", hold_s=30.0, recovery_timeout_s=ES_RECOVERY_S),
+             "SIGKILL the elected master's pod; the other master-eligible nodes elect a new one", hold_s=30.0),
     Scenario("elasticsearch", "data-node-kill", "kill", "data",
-             "SIGKILL a node that is not the master; its shards' replicas are promoted", hold_s=20.0, recovery_timeout_s=ES_RECOVERY_S),
+             "SIGKILL a node that is not the master; its shards' replicas are promoted", hold_s=20.0),
     Scenario("elasticsearch", "master-node-drain", "drain", "master",
-             "cordon the elected master's node and evict its pods until uncordon", hold_s=20.0,
-             recovery_timeout_s=ES_RECOVERY_S),
+             "cordon the elected master's node and evict its pods until uncordon", hold_s=20.0),
     Scenario("elasticsearch", "master-zone-partition", "partition", "master",
              "cut the elected master's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}, recovery_timeout_s=ES_RECOVERY_S),
+             params={"cut_clients": False}),
     Scenario("elasticsearch", "master-node-crash", "crash", "master",
-             "kill every process on the elected master's node hard and take its link down", hold_s=25.0,
-             recovery_timeout_s=ES_RECOVERY_S),
+             "kill every process on the elected master's node hard and take its link down", hold_s=25.0),
     Scenario("elasticsearch", "negative-single-master-drain", "drain", "master",
              "negative control: one master-eligible node (the other two hold data only); draining its node "
              "leaves no master to elect, so writes stop until uncordon: no failover, which the verdict must report",
-             hold_s=20.0, deployment={"masters": 1, "name": "esone"}, negative_control=True,
-             recovery_timeout_s=ES_RECOVERY_S),
+             hold_s=20.0, deployment={"masters": 1, "name": "esone"}, negative_control=True),
 )
 CLICKHOUSE = (
     Scenario("clickhouse", "replica-kill", "kill", "replica",

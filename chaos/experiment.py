@@ -126,6 +126,7 @@ class _Observed:
     injected_s: float | None = None
     healed_s: float | None = None
     recovered: bool = False
+    recovery_timeout_s: float | None = None
     not_steady: str | None = None
     error: BaseException | None = None
 
@@ -161,12 +162,19 @@ def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, ti
     log(f"{scenario.key}: healed after {seen.healed_s - seen.injected_s:.1f} s")
 
 
+def _recovery_timeout(scenario: Scenario, component, settings: RunSettings) -> float:
+    """How long to wait after the heal: the scenario's own timeout, else the component's (one
+    whose nodes take longer to come back), else the run's."""
+    return (scenario.recovery_timeout_s or getattr(component, "recovery_timeout_s", None)
+            or settings.recovery_timeout_s)
+
+
 def _observe_recovery(component, probe, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
                       settings: RunSettings, log, progress) -> None:
     """Observe until steady again: the probe succeeds for settle_s and the component is back to
     its steady shape (all replicas, one primary), or the recovery timeout."""
     with progress(f"{scenario.key}: recovery"):
-        recovery_timeout_s = scenario.recovery_timeout_s or settings.recovery_timeout_s
+        seen.recovery_timeout_s = recovery_timeout_s = _recovery_timeout(scenario, component, settings)
         deadline = time.monotonic() + recovery_timeout_s
         healed_s = seen.healed_s
         seen.recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
@@ -198,7 +206,7 @@ def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, 
         return checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {seen.error}",))])
     if seen.not_steady:
         return checkers.combine([verdict, Verdict("fail", (
-            f"not steady {scenario.recovery_timeout_s or settings.recovery_timeout_s:.0f} s after heal: "
+            f"not steady {seen.recovery_timeout_s or settings.recovery_timeout_s:.0f} s after heal: "
             f"{seen.not_steady}",))])
     return verdict
 

@@ -95,6 +95,9 @@ class Steadiness:
     predict its failover (chaos.predictions)."""
 
     steady_poll_s = 0.25
+    # How long after a heal the component may take to be steady again, where that is longer than
+    # the run's default (RunSettings.recovery_timeout_s); a scenario's own timeout overrides both.
+    recovery_timeout_s: float | None = None
     # The roles whose loss needs a failover (the others' loss needs none: nothing to predict),
     # and the log lines that date the failover.
     leader_roles: tuple[str, ...] = ()

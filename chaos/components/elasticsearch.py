@@ -424,6 +424,10 @@ class ElasticsearchCluster(Steadiness):
 
     name = "elasticsearch"
     steady_poll_s = 0.5
+    # A node that comes back (restarted pod, uncordoned or restored node) starts a JVM and recovers
+    # its shard copy before the cluster is green again: 45 s on a quiet 2-core machine, over 90 s
+    # (the run's default) on a busy one.
+    recovery_timeout_s = 180.0
     leader_roles = ("master",)
     failover_log = FAILOVER_LOG
 

@@ -82,3 +82,18 @@ def test_an_operation_that_fails_while_the_probe_pauses_keeps_the_loop_observing
         assert any(e.kind == INVOKE for e in tl.events[-6:])
     finally:
         probe.stop()
+
+
+def test_the_recovery_timeout_is_the_scenarios_then_the_components_then_the_runs():
+    from chaos.catalog import scenario
+    from chaos.components.elasticsearch import ElasticsearchCluster
+    from chaos.experiment import RunSettings, _recovery_timeout
+
+    class Plain:
+        pass
+
+    settings = RunSettings()
+    assert _recovery_timeout(scenario("postgres/primary-kill"), Plain(), settings) == settings.recovery_timeout_s
+    es = ElasticsearchCluster.__new__(ElasticsearchCluster)  # the class attribute; nothing deployed
+    assert _recovery_timeout(scenario("elasticsearch/master-kill"), es, settings) == 180.0
+    assert _recovery_timeout(scenario("postgres/negative-unfenced-split-brain"), es, settings) == 20.0
