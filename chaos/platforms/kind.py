@@ -55,7 +55,6 @@ CAP_SYS_RESOURCE = 24
 CREATE_WAIT = "300s"  # kind create cluster --wait: control plane Ready
 CREATE_TIMEOUT_S = 900.0
 LOAD_TIMEOUT_S = 900.0
-BUILD_TIMEOUT_S = 1800.0
 
 
 def _argv(cmd: str | Sequence[str]) -> list[str]:
@@ -280,25 +279,27 @@ class KindCluster:
         it already); returns the refs loaded. Others are left for the nodes to pull."""
         present = [r for r in dict.fromkeys(refs) if self.image_present(r)]
         if present:
-            self.log(f"loading {', '.join(present)} into kind cluster {self.name}")
-            self._kind("load", "docker-image", *present, "--name", self.name, timeout=LOAD_TIMEOUT_S)
+            # The workers only: the control plane is tainted against workloads, and each image
+            # loaded there would cost a copy of its layers for nothing.
+            nodes = [n for n in self.nodes() if not n.endswith("-control-plane")]
+            self.log(f"loading {', '.join(present)} into kind cluster {self.name} ({len(nodes)} nodes)")
+            self._kind("load", "docker-image", *present, "--name", self.name,
+                       *(["--nodes", ",".join(nodes)] if nodes else []), timeout=LOAD_TIMEOUT_S)
         return present
 
     def build_images(self, build: Mapping[str, Path], images: Mapping[str, str],
-                     stack_images: Mapping[str, str]) -> list[str]:
-        """docker build of stack.yaml `build` entries whose reference is stack.yaml's own (an
-        override names an image the user provides), tagged with it; skipped when the image exists."""
-        built = []
-        for key, ref in images.items():
-            if key not in build or ref != stack_images.get(key) or self.image_present(ref):
-                continue
-            context = Path(build[key])
-            if not (context / "Dockerfile").is_file():
-                raise InvalidConfig(f"no Dockerfile in {context}", field=f"build.{key}")
-            self.log(f"building image {ref} from {context}")
-            run([*self.docker, "build", "-t", ref, str(context)], timeout=BUILD_TIMEOUT_S)
-            built.append(ref)
-        return built
+                     stack_images: Mapping[str, str]) -> dict[str, str]:
+        """The stack.yaml `build` images whose reference is stack.yaml's own (an override names an
+        image the user provides) in this Docker daemon: current, loaded from the harness's image
+        cache, or built there (chaos.platforms.images). Returns ref -> how."""
+        from .images import ImageBuilder, builds_for
+
+        for key in build:
+            if not (Path(build[key]) / "Dockerfile").is_file():
+                raise InvalidConfig(f"no Dockerfile in {build[key]}", field=f"build.{key}")
+        builder = ImageBuilder(docker=tuple(self.docker), log=self.log, builds=builds_for(build))
+        return {ref: builder.ensure(key, ref) for key, ref in images.items()
+                if key in build and ref == stack_images.get(key)}
 
     def wait_nodes_ready(self, api: Any, timeout_s: float = NODES_READY_TIMEOUT_S) -> list[str]:
         """Every node of the cluster Ready (`kind create --wait` waits for the control plane
