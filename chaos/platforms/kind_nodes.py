@@ -291,6 +291,22 @@ class KindNodes:
     def reachable(self, from_container: str, ip: str, port: int, timeout_s: float = 1.0) -> bool:
         return tcp_reachable(self.docker, from_container, ip, port, timeout_s)
 
+    # --- a pod's processes killed from its node -------------------------------------------------
+
+    def kill_containers(self, container: str, container_ids: Sequence[str]) -> dict[str, Any]:
+        """SIGKILL every one of a pod's containers from its node's containerd (outside the pod's
+        PID namespace, where its PID 1 is not shielded from SIGKILL): no SIGTERM, no preStop
+        hook, no shutdown code runs, as in a crash. Returns the ids killed and the failures."""
+        killed, errors = [], []
+        for cid in container_ids:
+            proc = _docker(self.docker, "exec", container, "ctr", "-n", "k8s.io", "tasks", "kill",
+                           "--signal", "SIGKILL", cid, check=False, timeout=15)
+            if proc.returncode == 0:
+                killed.append(cid)
+            else:
+                errors.append(f"{cid[:12]}: {(proc.stderr or proc.stdout).strip()[-200:]}")
+        return {"killed": killed, "errors": errors}
+
     # --- node crash --------------------------------------------------------------------------
 
     def crash(self, container: str, stop_timeout_s: float = 10.0) -> dict[str, Any]:

@@ -316,10 +316,17 @@ class KubePlatform:
 
     def kill_pod(self, name: str, sig: int = signal.SIGKILL, timeout_s: float = 60.0) -> dict[str, Any]:
         """Delete the pod: grace period 0 for SIGKILL, the pod's own for SIGTERM. Proven when the
-        pod object with the old UID is gone (its controller then makes a new one)."""
+        pod object with the old UID is gone (its controller then makes a new one).
+
+        A deletion alone is never a crash: even at grace 0 the kubelet sends SIGTERM and waits
+        at least 2 s before SIGKILL, so a server shuts down cleanly (Redis hands its slots to a
+        replica). On kind a SIGKILL therefore first kills the pod's containers from the node
+        (`sigkill_from_node`) and proof requires it; elsewhere, with no node access, the proof
+        says the delivery was the kubelet's."""
         client, _ = _kube()
         pod = self.pod(name)  # only the stack's namespaces are searched
         grace = 0 if sig == signal.SIGKILL else None
+        crash = self._sigkill_from_node(pod) if sig == signal.SIGKILL else None
         t0 = time.monotonic()
         self.core.delete_namespaced_pod(name, pod.namespace, grace_period_seconds=grace,
                                         body=client.V1DeleteOptions(grace_period_seconds=grace,
@@ -330,9 +337,27 @@ class KubePlatform:
             return current is None or current.metadata.uid != pod.uid
 
         gone_s = round(time.monotonic() - t0, 3) if poll_until(old_gone, timeout_s) else None
+        killed = crash is None or (bool(crash["killed"]) and not crash["errors"])
+        delivery = ("the kubelet: SIGTERM, SIGKILL after at least 2 s (no node access)" if crash is None
+                    else "SIGKILL from the node's containerd, then the pod deleted")
         return {"pod": name, "namespace": pod.namespace, "node": pod.node, "signal": signal.Signals(sig).name,
-                "grace_period_s": grace, "instance": pod.uid, "uid": pod.uid, "restarts_before": pod.restarts,
-                "owner": pod.owner, "old_instance_gone_after_s": gone_s, "proven": gone_s is not None}
+                "delivery": delivery if sig == signal.SIGKILL else "the pod's own grace period",
+                "sigkill_from_node": crash, "grace_period_s": grace, "instance": pod.uid, "uid": pod.uid,
+                "restarts_before": pod.restarts, "owner": pod.owner, "old_instance_gone_after_s": gone_s,
+                "proven": gone_s is not None and killed}
+
+    def _sigkill_from_node(self, pod: KubePod) -> dict[str, Any] | None:
+        """On kind: SIGKILL the pod's running containers from its node (KindNodes.kill_containers).
+        None where the nodes are out of reach (a cluster that is not kind)."""
+        if not self.context.startswith(KIND_PREFIX) or not pod.node:
+            return None
+        raw = self._raw_pod(pod.name, pod.namespace)
+        statuses = (raw.status.container_statuses or []) if raw is not None and raw.status else []
+        ids = [st.container_id.split("://", 1)[1] for st in statuses
+               if st.container_id and st.state is not None and st.state.running is not None]
+        if not ids:
+            return {"killed": [], "errors": [f"pod {pod.name} has no running container to kill"]}
+        return self._kind().kill_containers(self.container(pod.node), ids)
 
     def _raw_pod(self, name: str, namespace: str):
         try:
