@@ -294,8 +294,8 @@ class KafkaCluster(Steadiness):
         for b in brokers:
             host = str(b.get("host", ""))
             pod = self.members.pod_of(host) or (host.split(".")[0] if host.split(".")[0] in self.pods else None)
-            if pod is not None:
-                self.ids[int(b["node_id"])] = pod
+            if pod is not None:  # DescribeCluster names it broker_id (Metadata's node_id: older brokers)
+                self.ids[int(b["broker_id"] if "broker_id" in b else b["node_id"])] = pod
         if set(self.ids.values()) != set(self.pods):
             hosts = sorted(str(b.get("host")) for b in brokers)
             raise NotSteady(f"{self.deployment}: brokers registered as {hosts}, which name not every pod of "
