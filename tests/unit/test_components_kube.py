@@ -213,10 +213,9 @@ def test_zookeeper_config_is_the_manifests(kube):
         pytest.skip("fixtures/kind/zookeeper is missing")
     cfg = zookeeper.ZooKeeperEnsemble(kube).config()
     assert (cfg["tick_time_ms"], cfg["init_limit"], cfg["sync_limit"]) == (1000, 5, 2)
-    assert {"tick_time_ms", "init_limit", "sync_limit"} <= set(cfg["from_manifest"])
-    # zookeeper.cnxTimeout is not in the manifests: the server's default is what runs.
-    if "cnx_timeout_ms" not in cfg["from_manifest"]:
-        assert cfg["cnx_timeout_ms"] == 5000
+    assert {"tick_time_ms", "init_limit", "sync_limit", "cnx_timeout_ms"} <= set(cfg["from_manifest"])
+    # zookeeper.cnxTimeout travels in JVMFLAGS (-Dzookeeper.cnxTimeout=1000), as local sets it.
+    assert cfg["cnx_timeout_ms"] == 1000
 
 
 def test_zookeeper_remove_removes_the_stack(kube):
