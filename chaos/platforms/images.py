@@ -129,26 +129,31 @@ class ImageBuilder:
 
     # --- the base --------------------------------------------------------------------------
 
+    def base_key(self) -> str:
+        """The base's key (its rootfs recipe, or CHAOS_IMAGE_BASE itself), with nothing built."""
+        if "base" not in self._keys:
+            if os.environ.get(BASE_ENV):
+                self._keys["base"] = self._base_ref = os.environ[BASE_ENV]
+            else:
+                key = _rootfs_script().image_key(())
+                self._keys["base"], self._base_ref = key, f"chaos/debian:bookworm-{key}"
+        return self._keys["base"]
+
     def base(self) -> str:
         """The base image's reference: CHAOS_IMAGE_BASE, or the debootstrap rootfs, imported once."""
-        if os.environ.get(BASE_ENV):
-            self._keys["base"] = self._base_ref = os.environ[BASE_ENV]
+        key = self.base_key()
+        if os.environ.get(BASE_ENV) or self.label(self._base_ref) == key:
             return self._base_ref
         script = _rootfs_script()
         script.emit = self.log
-        key = script.image_key(())
-        ref = f"chaos/debian:bookworm-{key}"
-        self._keys["base"], self._base_ref = key, ref
-        if self.label(ref) == key:
-            return ref
         try:
             tarball = script.build_rootfs(packages=(), name="chaos-debian")
         except SystemExit as exc:  # the script's way of failing: a message, no traceback
             raise PlatformError(f"cannot build the base image's rootfs: {exc}") from None
-        self.log(f"importing the base image {ref} from {tarball.name}")
+        self.log(f"importing the base image {self._base_ref} from {tarball.name}")
         self._docker("import", "--change", f"LABEL {KEY_LABEL}={key}", "--change", 'CMD ["/bin/bash"]',
-                     str(tarball), ref, timeout=SAVE_TIMEOUT_S)
-        return ref
+                     str(tarball), self._base_ref, timeout=SAVE_TIMEOUT_S)
+        return self._base_ref
 
     # --- one image -------------------------------------------------------------------------
 
@@ -171,10 +176,9 @@ class ImageBuilder:
         if key not in self.builds:
             raise PlatformError(f"no build for image {key!r} (fix: one of {', '.join(self.builds)})")
         build = self.builds[key]
-        if not self._base_ref:
-            self.base()
+        self.base_key()  # the parents' keys only: a current or cached image needs no parent present
         if build.parent == "jre" and "jre" not in self._keys:
-            self.ensure("jre", JRE_REF)
+            self._keys["jre"] = self.image_key("jre", {})
         staged = self._stage(key)
         image_key = self.image_key(key, staged)
         self._keys[key] = image_key
@@ -188,6 +192,7 @@ class ImageBuilder:
                 self._docker("load", "-i", str(tarball), timeout=SAVE_TIMEOUT_S)
                 if self.label(ref) == image_key:
                     return "loaded"
+            self.base() if build.parent == "base" else self.ensure("jre", JRE_REF)
             self._build(key, ref, image_key, staged)
             if self.label(ref) != image_key:
                 raise PlatformError(f"docker build of image {key!r} left no {ref} labelled {KEY_LABEL}={image_key} "
