@@ -5,8 +5,8 @@
            Debian's slim image instead: CHAOS_IMAGE_BASE=debian:bookworm-slim)
     jre    base + Debian's OpenJDK 17 (fixtures/images/jre), the parent of every JVM image
     the stack's images (stack.yaml `build`): base or jre + Debian packages, plus what the harness
-           stages into the build context from its cache (Kafka's jars from Maven, Elasticsearch's
-           distribution from Maven, Flink's jars from PyPI) - the same builds the local platform runs
+           stages into the build context from its cache (Kafka's jars and Elasticsearch's
+           distribution, both from Maven) - the same builds the local platform runs
 
 Each image is keyed by a hash of everything that goes into it (its context's files, the staged
 artifacts' names and sizes, its parent's key), labelled with that key, and saved as a tarball in
@@ -24,7 +24,7 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from .._run import run
 from ..cache import cache_dir, file_lock
@@ -53,41 +53,27 @@ def _elasticsearch(log: Callable[[str], None]) -> dict[str, Path]:
 
 
 @dataclass(frozen=True)
-class Recipe:
-    """What an image needs beyond its context's Dockerfile: its parent ("base" or "jre") and what
-    the harness stages into the context first (name in the context -> cached path)."""
+class Build:
+    """How one image is made: its context (a Dockerfile inside), its parent ("base" or "jre"),
+    and what the harness stages into the context first (name in the context -> cached path)."""
+    context: Path
     parent: str = "base"
     stage: Callable[[Callable[[str], None]], dict[str, Path]] | None = None
 
 
-@dataclass(frozen=True)
-class Build:
-    """How one image is made: its context (a Dockerfile inside) and its recipe."""
-    context: Path
-    recipe: Recipe = Recipe()
-
-    @property
-    def parent(self) -> str:
-        return self.recipe.parent
-
-    @property
-    def stage(self):
-        return self.recipe.stage
-
-
 # stack.yaml `build` names the contexts; these keys add a parent or staged artifacts. A key that
 # is not here is built on the base with its context alone.
-RECIPES: dict[str, Recipe] = {
-    "zookeeper": Recipe(parent="jre"),
-    "kafka": Recipe(parent="jre", stage=_kafka_libs),
-    "elasticsearch": Recipe(parent="jre", stage=_elasticsearch),
+RECIPES: dict[str, dict[str, Any]] = {
+    "zookeeper": {"parent": "jre"},
+    "kafka": {"parent": "jre", "stage": _kafka_libs},
+    "elasticsearch": {"parent": "jre", "stage": _elasticsearch},
 }
 JRE_BUILD = Build(IMAGES_DIR / "jre")
 
 
 def builds_for(contexts: Mapping[str, Path]) -> dict[str, Build]:
     """The builds of stack.yaml's `build` entries (key -> context), with the jre image they share."""
-    return {"jre": JRE_BUILD, **{key: Build(Path(ctx), RECIPES.get(key, Recipe())) for key, ctx in contexts.items()}}
+    return {"jre": JRE_BUILD, **{key: Build(Path(ctx), **RECIPES.get(key, {})) for key, ctx in contexts.items()}}
 
 
 def _rootfs_script():

@@ -7,7 +7,10 @@ The images are built once and cached as tarballs (a later session only loads the
 into the worker nodes. Each component is removed after its kill: seven kubelets and one
 component at a time is what two cores carry. Flink is not here: its HA storage and checkpoints
 live in MinIO, and MinIO has no server on this machine (no registry for its image, and its
-source build needs a Go toolchain image); the full kind suite (`make test-kind`) names the skip.
+source build needs a Go toolchain image).
+
+CHAOS_KIND_NUMBERS=FILE appends each kill's numbers to FILE as JSON lines (the README's kind
+column comes from one such run).
 """
 
 from __future__ import annotations
