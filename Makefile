@@ -26,7 +26,7 @@ REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis elasticsearch flink
 
 .PHONY: install flink-jars deb run test test-elasticsearch unit test-kube test-kind controlplane node-image kind-node-image \
-	bench bench-bringup bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
+	bench bench-run bench-bringup bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
 install: deb $(BIN)/.installed $(FLINK_WHEEL) flink-jars $(ES_STAMP)
 
@@ -101,6 +101,10 @@ kind-node-image: install
 
 bench: install
 	$(BIN)/python tests/benchmarks/bench_harness.py
+
+# The main job's wall time (`chaos run` on the local platform, every experiment), per component.
+bench-run: install
+	$(BIN)/python tests/benchmarks/bench_run.py
 
 bench-bringup: install
 	$(BIN)/python tests/benchmarks/bench_bringup.py
