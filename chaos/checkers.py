@@ -16,25 +16,10 @@ from chaos.slo import SLO
 from chaos.timeline import COMPLETIONS, INFO, INVOKE, NEMESIS, OK, PHASE, SESSION, Event
 
 __all__ = [
-    "WriteLoss",
-    "SplitBrain",
-    "ProbeStats",
-    "Verdict",
-    "PASS",
-    "FAIL_VERDICT",
-    "UNKNOWN",
-    "unavailability_s",
-    "client_unavailability_s",
-    "recovery_s",
-    "sessions",
-    "write_loss",
-    "split_brain",
-    "probe_stats",
-    "CheckpointAck",
-    "CheckpointObservation",
-    "judge_checkpoints",
-    "combine",
-    "judge",
+    "WriteLoss", "SplitBrain", "ProbeStats", "Verdict", "PASS", "FAIL_VERDICT", "UNKNOWN",
+    "unavailability_s", "client_unavailability_s", "recovery_s", "sessions", "write_loss",
+    "split_brain", "probe_stats", "CheckpointAck", "CheckpointObservation", "judge_checkpoints",
+    "combine", "judge",
 ]
 
 PASS = "pass"

@@ -15,7 +15,6 @@ Used by the Flink component on the local platform (its S3 store) and by the harn
 from __future__ import annotations
 
 import os
-import shutil
 from pathlib import Path
 
 from ._run import run

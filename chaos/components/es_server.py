@@ -33,13 +33,13 @@ import os
 import pwd
 import resource
 import shutil
-import subprocess
 import zipfile
 from pathlib import Path
 from typing import Callable
 
 from .._run import run
 from ..cache import cache_dir, cached_dir
+from ..errors import PlatformError
 
 __all__ = ["ES_VERSION", "ES_USER", "ARTIFACT", "M2_ZIP", "FD_LIMIT", "home_dir", "java_home", "prerequisites",
            "ensure_user", "ensure_distribution", "needs_fd_shim", "ensure_fd_shim", "jvm_options"]
@@ -116,8 +116,11 @@ def ensure_user() -> str | None:
         pass
     if os.geteuid() != 0 or shutil.which("useradd") is None:
         return None
-    proc = subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
-                           "--shell", "/usr/sbin/nologin", ES_USER], capture_output=True, text=True, timeout=30)
+    try:
+        proc = run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                    "--shell", "/usr/sbin/nologin", ES_USER], check=False, timeout=30)
+    except PlatformError:
+        return None
     if proc.returncode != 0 and "already exists" not in proc.stderr:
         return None
     return ES_USER
@@ -128,8 +131,8 @@ def ensure_distribution(log: Callable[[str], None] = lambda m: None) -> Path:
     def unpack(tmp: Path) -> Path:
         if not M2_ZIP.exists():
             log(f"fetching {ARTIFACT} through Maven (97 MB)")
-            proc = subprocess.run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}",
-                                   "-Dtransitive=false"], capture_output=True, text=True, timeout=900)
+            proc = run(["mvn", "-q", "-B", "dependency:get", f"-Dartifact={ARTIFACT}", "-Dtransitive=false"],
+                       check=False, timeout=900)
             if proc.returncode != 0 or not M2_ZIP.exists():
                 raise RuntimeError(f"mvn could not fetch {ARTIFACT}: {(proc.stdout + proc.stderr)[-1500:]}")
         with zipfile.ZipFile(M2_ZIP) as zf:

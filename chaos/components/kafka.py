@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
-import shutil
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
