@@ -8,14 +8,17 @@ on the same connection: a write is acknowledged when the master answers OK, and 
 replicated when a replica confirmed it too. Redis Cluster replicates asynchronously and can lose
 acknowledged writes by design (its specification says so); the SLOs bound the replicated count.
 
+On every platform the servers are asked their state (CLUSTER NODES, INFO replication) and told
+to fail back (CLUSTER FAILOVER) over the network with redis-py; redis-cli only creates the
+cluster on the local platform. The designed shape (one master per zone) is restored by zone:
+a replica in a zone without a master takes over from a master whose zone has two.
+
 On a platform that deploys from manifests (kube, kind: `platform.deploy_stack`) the cluster is
 fixtures/kind/redis/ (pods redis-0..5, port 6379; its Job creates the cluster with one master
 per zone, and the pods are Ready only once the cluster is ok). Each node announces its pod IP,
-which changes when the pod is replaced: servers are queried over the network with redis-py
-(no redis-cli on the host), their addresses are read from the platform every time, the probe's
-clients re-seed their slot-map refreshes from the current IPs, and addresses in a cluster view
-map to pods through every IP each pod ever had. The designed shape (one master per zone) is
-restored by zone rather than by designated pod there.
+which changes when the pod is replaced: the addresses are read from the platform every time,
+the probe's clients re-seed their slot-map refreshes from the current IPs, and addresses in a
+cluster view map to pods through every IP each pod ever had.
 """
 
 from __future__ import annotations
@@ -247,6 +250,14 @@ class _AddressNames:
         return pod
 
 
+def _answer(address: str, *args: Any, timeout_s: float = 2.0) -> Any:
+    """`_raw`, or None when the server did not answer (down, refused, timed out, an error reply)."""
+    try:
+        return _raw(address, *args, timeout_s=timeout_s)
+    except Exception:
+        return None
+
+
 def _raw(address: str, *args: Any, timeout_s: float = 2.0) -> Any:
     """One command to one server, the reply unparsed (CLUSTER NODES and INFO come back as text,
     as redis-cli prints them)."""
@@ -360,20 +371,10 @@ class RedisCluster(Steadiness):
                             ["cluster not created"])
         return proc.stdout
 
-    def _ask(self, address: str, *args: str, timeout: float = 5.0) -> str | None:
-        """One redis-cli command to one local server: its output, or None when it failed or hung."""
-        host, port = address.split(":")
-        try:
-            proc = run([REDIS_CLI, "-h", host, "-p", port, *args], check=False, timeout=timeout)
-        except PlatformError:
-            return None
-        return proc.stdout if proc.returncode == 0 else None
-
     def _wait_ping(self, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         for pod, addr in self.address.items():
-            pong = lambda: (self._ask(addr, "ping", timeout=2.0) or "").strip() == "PONG"  # noqa: E731
-            if not poll_until(pong, max(0.0, deadline - time.monotonic())):
+            if not poll_until(lambda: _answer(addr, "PING") == "PONG", max(0.0, deadline - time.monotonic())):
                 raise NotSteady(f"{pod} does not answer PING", [f"{pod} down"])
 
     def _create_cluster(self, timeout_s: float) -> None:
@@ -402,19 +403,10 @@ class RedisCluster(Steadiness):
 
     def cluster_nodes(self) -> list[dict[str, Any]] | None:
         """CLUSTER NODES as seen by the first server that answers."""
-        if self.kube:
-            self._refresh_addresses()
-            for addr in self.address.values():
-                try:
-                    text = _raw(addr, "CLUSTER", "NODES")
-                except Exception:
-                    continue
-                if isinstance(text, str) and text.strip():
-                    return parse_cluster_nodes(text)
-            return None
+        self._refresh_addresses()
         for addr in self.address.values():
-            text = self._ask(addr, "cluster", "nodes")
-            if text and text.strip() and "ERR" not in text[:5]:
+            text = _answer(addr, "CLUSTER", "NODES")
+            if isinstance(text, str) and text.strip():
                 return parse_cluster_nodes(text)
         return None
 
@@ -440,20 +432,13 @@ class RedisCluster(Steadiness):
         zones = [self._zone_of_address(m["address"]) for m in masters]
         if len(set(zones)) == len(zones):
             return None
-        if self.kube:
-            return self._restore_by_zone(view, masters, zones)
-        for pod in self.masters:
-            entry = next((n for n in view if n["address"] == self.address[pod]), None)
-            if entry and entry["role"] == "replica" and not entry["failed"] and self._replica_online(
-                    next((m["address"] for m in view if m["id"] == entry["master_id"]), "")):
-                self._ask(self.address[pod], "cluster", "failover")  # steadiness checks the outcome
-                return f"failing back to {pod}"
-        return "two masters share a zone"
+        return self._restore_by_zone(view, masters, zones)
 
     def _restore_by_zone(self, view: list[dict[str, Any]], masters: list[dict[str, Any]],
                          zones: list[str | None]) -> str:
-        """Kube: no pod is designated master (the Job chose by zone). Fail over to a healthy
-        replica that sits in a zone without a master and follows a master whose zone has two."""
+        """Fail over to a healthy replica that sits in a zone without a master and follows a
+        master whose zone has two (no pod is designated master: on kind the manifests' Job chose
+        by zone; locally the old master, back as a replica in its own zone, is that replica)."""
         crowded = {z for z in zones if zones.count(z) > 1}
         for n in view:
             if n["role"] != "replica" or n["failed"]:
@@ -464,10 +449,8 @@ class RedisCluster(Steadiness):
                     or self._zone_of_address(master["address"]) not in crowded
                     or not self._replica_online(master["address"])):
                 continue
-            try:
-                _raw(n["address"], "CLUSTER", "FAILOVER", timeout_s=5.0)
-            except Exception:
-                continue
+            if _answer(n["address"], "CLUSTER", "FAILOVER", timeout_s=5.0) is None:
+                continue  # steadiness checks the outcome of one that was sent
             return f"failing back to {self.pod_of.get(n['address'], n['address'])}"
         return "two masters share a zone"
 
@@ -505,14 +488,8 @@ class RedisCluster(Steadiness):
         """A replica has finished its sync and streams from this master (WAIT can succeed)."""
         if ":" not in address:
             return False
-        if self.kube:
-            try:
-                text = _raw(address, "INFO", "replication")
-            except Exception:
-                return False
-            return any(line.startswith("slave") and "state=online" in line for line in str(text).splitlines())
-        text = self._ask(address, "info", "replication") or ""
-        return any(line.startswith("slave") and "state=online" in line for line in text.splitlines())
+        text = _answer(address, "INFO", "replication")
+        return any(line.startswith("slave") and "state=online" in line for line in str(text or "").splitlines())
 
     def prepare(self, timeout_s: float = 90.0, log: Callable[[str], None] | None = None) -> dict[str, Any]:
         """Before an experiment: steady, and back to the designed topology (one master per zone),
