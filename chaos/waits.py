@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Callable, TypeVar
 
-__all__ = ["poll_until", "retry_until"]
+__all__ = ["poll_until", "retry_until", "value_within"]
 
 T = TypeVar("T")
 
@@ -32,3 +32,17 @@ def retry_until(attempt: Callable[[], T], timeout_s: float, poll_s: float = 0.5)
             if time.monotonic() + poll_s > deadline:
                 raise TimeoutError(f"gave up after {timeout_s:.0f} s: {exc}") from exc
         time.sleep(poll_s)
+
+
+def value_within(get: Callable[[], T | None], timeout_s: float, poll_s: float = 0.1) -> T | None:
+    """get()'s first value that is not None, asked until the deadline (and once at it); None if
+    there was none."""
+    found: list[T] = []
+
+    def holds() -> bool:
+        value = get()
+        if value is not None:
+            found.append(value)
+        return value is not None
+
+    return found[0] if poll_until(holds, timeout_s, poll_s) else None

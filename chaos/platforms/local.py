@@ -24,6 +24,7 @@ from typing import Any, Callable, Sequence
 
 from .._run import run, run_ok
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
+from ..waits import value_within
 from ..ledger import Ledger, Undo, default_state_dir, heal_stale, new_run_id
 from .base import Node, Pod, PodSpec
 from .local_host import (Names, _kill_netns, _netns_pids, _ns_exists, _prune_logs, _rules_with_comment, _undo_link,
@@ -429,14 +430,12 @@ class LocalPlatform:
     def wait_pod_restarted(self, name: str, old_pid: int, timeout_s: float) -> int | None:
         """The new PID (the pod's new instance) once the supervisor restarted the pod, None if it
         did not in time."""
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        def restarted() -> int | None:
             with self._lock:
                 proc = self._procs.get(name)
-                if proc is not None and proc.pid != old_pid and proc.poll() is None:
-                    return proc.pid
-            time.sleep(0.05)
-        return None
+                return proc.pid if proc is not None and proc.pid != old_pid and proc.poll() is None else None
+
+        return value_within(restarted, timeout_s, poll_s=0.05)
 
     def cordon(self, node: str) -> None:
         # A cordon lives in this process's memory and dies with it: the ledger entry only
