@@ -64,6 +64,17 @@ def parse_subnet(subnet: str, field: str = "subnet") -> ipaddress.IPv4Network:
     return network
 
 
+def _check_traversable(state_dir: Path) -> None:
+    """The servers run as their own users and read their data under the state directory: every
+    directory above it must let other users through (o+x). A private one (a 0700 temporary
+    directory) would otherwise show up only as servers failing to start, over and over."""
+    for parent in state_dir.resolve().parents:
+        if parent.exists() and not os.stat(parent).st_mode & 0o001:
+            raise InvalidConfig(f"{parent} is closed to other users (mode {os.stat(parent).st_mode & 0o777:o}), so the "
+                                f"servers, which run as their own users, cannot reach their data under {state_dir}",
+                                field="state dir", fix=f"chmod o+x {parent}, or choose a state directory elsewhere")
+
+
 class LocalPlatform:
     """Nodes as network namespaces, pods as supervised process groups inside them."""
 
@@ -112,6 +123,7 @@ class LocalPlatform:
         missing = check_prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="local platform")
+        _check_traversable(self.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         os.chmod(self.state_dir, 0o755)
         lock_path(self.names).parent.mkdir(parents=True, exist_ok=True)

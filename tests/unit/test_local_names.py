@@ -1,5 +1,10 @@
 """Host-wide names of the local platform and log pruning: pure, no namespaces created."""
 
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
 import pytest
 
 from chaos.errors import InvalidConfig
@@ -69,3 +74,21 @@ def test_a_heal_given_another_state_dir_leaves_an_instance_in_use_alone(tmp_path
         assert logged and logged[0].startswith("skipping the sweep for leftovers")
         assert local_platform_in_use(names)
     assert not local_platform_in_use(names)
+
+
+
+def test_a_state_dir_under_a_private_directory_is_refused_naming_it(tmp_path):
+    from chaos.platforms.local import _check_traversable
+
+    private = tmp_path / "private"
+    private.mkdir()
+    os.chmod(private, 0o700)
+    with pytest.raises(InvalidConfig) as err:
+        _check_traversable(private / "state")
+    assert str(private) in str(err.value) and "chmod o+x" in str(err.value)
+    shared = Path(tempfile.mkdtemp(prefix="chaos-unit-", dir="/var/tmp"))  # the control: open parents pass
+    try:
+        os.chmod(shared, 0o755)
+        _check_traversable(shared / "state")
+    finally:
+        shutil.rmtree(shared)
