@@ -2,3 +2,9 @@
 client's side, whether each component failed over within its SLO."""
 
 __version__ = "0.1.0"
+
+from .api import (FaultContext, FaultSpec, Outcome, crash, drain, experiment, kill,  # noqa: E402  the public API
+                  partition, quorum_loss)
+
+__all__ = ["experiment", "kill", "drain", "crash", "partition", "quorum_loss", "FaultSpec", "FaultContext", "Outcome",
+           "__version__"]

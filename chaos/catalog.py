@@ -26,6 +26,9 @@ class Scenario:
     negative_control: bool = False  # expected to fail: proves the harness can see a failure
     recovery_timeout_s: float | None = None  # None: the run's default
     only_on: tuple[str, ...] = ()  # the platforms its deployment variant exists on (empty: all of its component's)
+    # Written with chaos.api: SLO keys on top of the SLO file's, and a function run while the fault holds.
+    slo: dict[str, Any] = field(default_factory=dict, compare=False)
+    during: Any = field(default=None, compare=False)
 
     @property
     def key(self) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -20,7 +20,7 @@ import pytest
 from . import options
 from .catalog import Scenario, select
 from .errors import ChaosError
-from .experiment import Outcome, RunSettings, run_scenario
+from .run_loop import Outcome, RunSettings, run_scenario
 from .ledger import new_run_id
 from .results import Repeat, distribution_table, junit_properties, repeat_seed, summary_table, write_distributions
 from .slo import SLOBook, load_slo_file
@@ -283,14 +283,15 @@ def _log(message: str) -> None:
 @pytest.fixture
 def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform, chaos_deployments,
                      record_property, chaos_repeat):
-    """Run a Scenario end to end; returns the Outcome (verdict, numbers, results path)."""
+    """Run a Scenario (a built-in one of chaos.catalog, or one written with chaos.experiment) end
+    to end; returns the Outcome (verdict, numbers, results path)."""
     book: SLOBook = chaos_state["slo_book"]
     repeat = Repeat(chaos_repeat, chaos_state.get("repeat", 1))
     seed = repeat_seed(chaos_state["seed"], repeat.index)
 
     def run(scenario: Scenario) -> Outcome:
         component = chaos_deployments.get(scenario.component, **scenario.deployment)
-        slo = book.for_experiment(scenario.component, scenario.name)
+        slo = replace(book.for_experiment(scenario.component, scenario.name), **scenario.slo)
         which = f" (run {repeat.index} of {repeat.of})" if repeat.of > 1 else ""
         _log(f"{scenario.key}{which}: seed {seed}, SLO {slo.to_dict()}")
         from .progress import Progress

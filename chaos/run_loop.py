@@ -29,7 +29,7 @@ from .timeline import COMPLETIONS, INVOKE, OK, PHASE, Timeline
 from .probe import DEFAULT_INTERVAL_S
 from .waits import poll_until
 
-__all__ = ["RunSettings", "Outcome", "run_scenario"]
+__all__ = ["RunSettings", "Outcome", "FaultContext", "run_scenario"]
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,19 @@ class Outcome:
     path: Path | None
     verdict: Verdict
     phases_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        """The verdict is a pass (a fail and an unknown are not)."""
+        return self.verdict.verdict == checkers.PASS
+
+    @property
+    def metrics(self) -> dict[str, Any]:
+        return self.result["metrics"]
+
+    def report(self) -> str:
+        """The verdict, its numbers and every reason, for an assertion's message."""
+        return self.message
 
     @property
     def message(self) -> str:
@@ -129,6 +142,7 @@ class _Observed:
     recovery_timeout_s: float | None = None
     not_steady: str | None = None
     error: BaseException | None = None
+    during_error: Exception | None = None  # what the scenario's `during` raised
 
 
 def _warm_up(scenario: Scenario, timeline: Timeline, settings: RunSettings, progress) -> None:
@@ -141,9 +155,32 @@ def _warm_up(scenario: Scenario, timeline: Timeline, settings: RunSettings, prog
                            f"before injection: {checkers.probe_stats(timeline.events)}")
 
 
+@dataclass(frozen=True)
+class FaultContext:
+    """What a function run while the fault holds (an experiment's `during`) may use."""
+
+    target: Target
+    component: Any
+    platform: Any
+    proof: dict[str, Any]
+    timeline: Timeline
+
+
+def _run_during(scenario: Scenario, seen: _Observed, ctx: FaultContext, log) -> None:
+    """The scenario's own code, while the fault holds. What it raises is kept for the verdict
+    (Ctrl-C still stops the run): the fault holds its time and the run goes on as usual."""
+    ctx.timeline.record(PHASE, "harness", "during")
+    try:
+        scenario.during(ctx)
+    except Exception as exc:
+        seen.during_error = exc
+        log(f"{scenario.key}: during raised {type(exc).__name__}: {exc}")
+
+
 def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
-                     phases: _Phases, log, progress) -> None:
-    """Inject, prove, hold, heal (the fault's context manager heals on any exit)."""
+                     phases: _Phases, log, progress, component=None) -> None:
+    """Inject, prove, run the scenario's `during` if any, hold, heal (the fault's context
+    manager heals on any exit, the hook's exceptions included)."""
     fault = seen.fault
     t0 = time.monotonic()
     with fault:
@@ -151,11 +188,16 @@ def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, ti
         seen.injected_s = injected_s = fault.injected_s
         log(f"{scenario.key}: injected {fault.describe()}; proven={fault.proven}")
         with phases.timed("fault_hold"), progress(f"{scenario.key}: fault hold"):
+            hold_until = time.monotonic() + scenario.hold_s
+            if scenario.during is not None:
+                _run_during(scenario, seen, FaultContext(seen.target, component, platform, dict(fault.proof),
+                                                         timeline), log)
+            left_s = max(0.0, hold_until - time.monotonic())
             if scenario.fault == "kill":
                 # Hold until failover: sustained success again, at most hold_s.
-                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), scenario.hold_s)
+                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), left_s)
             else:
-                time.sleep(scenario.hold_s)
+                time.sleep(left_s)
         t0 = time.monotonic()
     phases["heal"] = round(time.monotonic() - t0, 3)
     seen.healed_s = fault.healed_s
@@ -202,6 +244,12 @@ def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, 
     fault = seen.fault
     verdict = checkers.judge(timeline.events, injected_s=seen.injected_s, healed_s=seen.healed_s, end_s=end_s,
                              slo=slo, fault_proven=bool(fault and fault.proven), present=present)
+    if seen.during_error is not None:
+        # A failed assertion is a failed check; any other exception broke the check itself.
+        failed = isinstance(seen.during_error, AssertionError)
+        verdict = checkers.combine([verdict, Verdict("fail" if failed else "unknown", (
+            f"during {'check failed' if failed else 'raised'}: {type(seen.during_error).__name__}: "
+            f"{seen.during_error}",))])
     if seen.error is not None:
         return checkers.combine([verdict, Verdict("unknown", (f"run interrupted: {seen.error}",))])
     if seen.not_steady:
@@ -242,7 +290,7 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
         # 4-6. Inject, prove, hold, heal.
         seen.fault = make_fault(scenario.fault, platform, target, timeline, **scenario.params)
-        _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress)
+        _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress, component)
         # 7. Observe until steady again.
         with phases.timed("recovery"):
             _observe_recovery(component, probe, scenario, slo, seen, timeline, settings, log, progress)

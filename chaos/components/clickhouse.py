@@ -311,6 +311,7 @@ class ClickHouseCluster(Steadiness):
     platform (ZooKeeper, its dependency, first)."""
 
     name = "clickhouse"
+    target_roles = ("replica", "leader")  # what targets() calls its pods
     steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "clickhouse", settings: Settings | None = None,

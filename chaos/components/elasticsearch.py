@@ -177,6 +177,7 @@ class ElasticsearchCluster(Steadiness):
     control's single master): pods of the local platform, or the manifests' StatefulSet (kind)."""
 
     name = "elasticsearch"
+    target_roles = ("master", "data")  # what targets() calls its pods
     steady_poll_s = 0.5
     # A node that comes back (restarted pod, uncordoned or restored node) starts a JVM and recovers
     # its shard copy before the cluster is green again: 45 s on a quiet 2-core machine, over 90 s

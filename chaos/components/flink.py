@@ -421,6 +421,7 @@ class FlinkCluster:
     platform the constructor returns a LocalFlinkCluster (chaos.components.flink_local)."""
 
     name = "flink"
+    target_roles = ("leader", "standby", "taskmanager", "spare-taskmanager")  # what targets() calls its pods
     JOBMANAGER, TASKMANAGER = "flink-jobmanager", "flink-taskmanager"
 
     def __new__(cls, platform, **kwargs):

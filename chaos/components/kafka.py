@@ -237,6 +237,7 @@ class KafkaCluster(Steadiness):
     platform, or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "kafka"
+    target_roles = ("leader", "follower", "controller")  # what targets() calls its pods
     leader_roles = ("leader",)
     failover_log = FAILOVER_LOG
     steady_poll_s = 0.5

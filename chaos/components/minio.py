@@ -274,6 +274,7 @@ class MinioCluster(Steadiness):
     """Four MinIO servers deployed from fixtures/kind/minio by a manifest-deployed platform."""
 
     name = "minio"
+    target_roles = ("server",)  # what targets() calls its pods
     steady_poll_s = 0.5
 
     def __init__(self, platform, *, name: str = "minio", settings: Settings | None = None, probe_workers: int = 4):

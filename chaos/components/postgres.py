@@ -220,6 +220,7 @@ class PostgresCluster(Steadiness):
     or the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "postgres"
+    target_roles = ("primary", "standby")  # what targets() calls its pods
     leader_roles = ("primary",)
     failover_log = FAILOVER_LOG
 

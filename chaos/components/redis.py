@@ -278,6 +278,7 @@ class RedisCluster(Steadiness):
     replica on the next zone's node; on a platform with deploy_stack, the manifests' six pods."""
 
     name = "redis"
+    target_roles = ("master", "replica")  # what targets() calls its pods
     leader_roles = ("master",)
     failover_log = FAILOVER_LOG
     steady_poll_s = 0.5

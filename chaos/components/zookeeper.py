@@ -219,6 +219,7 @@ class ZooKeeperEnsemble(Steadiness):
     the manifests' StatefulSet on a platform with deploy_stack."""
 
     name = "zookeeper"
+    target_roles = ("leader", "follower")  # what targets() calls its pods
     leader_roles = ("leader",)
     failover_log = FAILOVER_LOG
 

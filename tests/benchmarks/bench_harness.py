@@ -15,7 +15,7 @@ import time
 
 from chaos.catalog import scenario
 from chaos.components.postgres import PostgresCluster
-from chaos.experiment import run_scenario
+from chaos.run_loop import run_scenario
 from chaos.pytest_plugin import DEFAULT_SLO_FILE
 from chaos.platforms.local import LocalPlatform
 from chaos.slo import load_slo_file

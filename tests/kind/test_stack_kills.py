@@ -24,7 +24,7 @@ import pytest
 
 from chaos.catalog import SCENARIOS
 from chaos.components import get_component
-from chaos.experiment import run_scenario
+from chaos.run_loop import run_scenario
 from chaos.slo import load_slo_file
 
 pytestmark = [pytest.mark.integration, pytest.mark.kind]

@@ -15,7 +15,7 @@ CONFTEST = '''
 import pytest
 from chaos import pytest_plugin
 from chaos.checkers import Verdict
-from chaos.experiment import Outcome
+from chaos.run_loop import Outcome
 from chaos.results import build_result, write_result
 from chaos.slo import SLO
 

@@ -2,7 +2,7 @@
 ZooKeeper write hung for its full timeout right as the loop stopped the probe, and the checker
 then saw that failure last, with nothing after it: "did not recover")."""
 
-from chaos.experiment import _no_operation_in_flight
+from chaos.run_loop import _no_operation_in_flight
 from chaos.timeline import FAIL, INVOKE, NEMESIS, OK, Timeline
 
 
@@ -45,7 +45,7 @@ class _Slow:
 def test_back_to_back_operations_settle_by_pausing_the_probe_not_by_waiting_for_a_gap():
     import time
 
-    from chaos.experiment import _settled
+    from chaos.run_loop import _settled
     from chaos.probe import Probe
 
     tl = Timeline()
@@ -66,7 +66,7 @@ def test_back_to_back_operations_settle_by_pausing_the_probe_not_by_waiting_for_
 def test_an_operation_that_fails_while_the_probe_pauses_keeps_the_loop_observing():
     import time
 
-    from chaos.experiment import _settled
+    from chaos.run_loop import _settled
     from chaos.probe import Probe
 
     tl = Timeline()
@@ -87,7 +87,7 @@ def test_an_operation_that_fails_while_the_probe_pauses_keeps_the_loop_observing
 def test_the_recovery_timeout_is_the_scenarios_then_the_components_then_the_runs():
     from chaos.catalog import scenario
     from chaos.components.elasticsearch import ElasticsearchCluster
-    from chaos.experiment import RunSettings, _recovery_timeout
+    from chaos.run_loop import RunSettings, _recovery_timeout
 
     class Plain:
         pass
