@@ -4,7 +4,7 @@ client's side, whether each component failed over within its SLO."""
 __version__ = "0.1.0"
 
 from .api import (FaultContext, FaultSpec, Outcome, crash, drain, experiment, kill,  # noqa: E402  the public API
-                  partition, quorum_loss)
+                  one_after_another, partition, quorum_loss, together)
 
-__all__ = ["experiment", "kill", "drain", "crash", "partition", "quorum_loss", "FaultSpec", "FaultContext", "Outcome",
-           "__version__"]
+__all__ = ["experiment", "kill", "drain", "crash", "partition", "quorum_loss", "together", "one_after_another",
+           "FaultSpec", "FaultContext", "Outcome", "__version__"]

@@ -10,7 +10,8 @@
         assert outcome.passed, outcome.report()
 
 A fault constructor (`kill`, `drain`, `crash`, `partition`, `quorum_loss`) says what happens to
-whom: a role the component's pods play (its `target_roles`), or `pod=` one pod by name. `experiment`
+whom: a role the component's pods play (its `target_roles`), or `pod=` one pod by name;
+`together(...)` and `one_after_another(...)` compose them. `experiment`
 binds it to a component, and checks everything at once: the component, the role, the fault's
 options and the SLO keys. Called at module level, a mistake fails the module's collection, and
 the error names the module and line of the definition. The `chaos_experiment` fixture (the
@@ -30,8 +31,8 @@ from .run_loop import FaultContext, Outcome
 from .slo import SLO_FIELDS
 from .targeting import ANY_ROLE
 
-__all__ = ["FaultSpec", "kill", "drain", "crash", "partition", "quorum_loss", "experiment", "Outcome",
-           "FaultContext"]
+__all__ = ["FaultSpec", "kill", "drain", "crash", "partition", "quorum_loss", "together", "one_after_another",
+           "experiment", "Outcome", "FaultContext"]
 
 # The fault options each constructor takes, as the faults (chaos.faults) name them.
 _OPTIONS = {"kill": (), "drain": (), "crash": (), "partition": ("cut_clients",), "quorum-loss": ()}
@@ -45,6 +46,7 @@ class FaultSpec:
     role: str | None = None
     pod: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    parts: tuple["FaultSpec", ...] = ()  # a composite's faults (fault "together" or "sequence")
 
     @property
     def aim(self) -> str:
@@ -88,6 +90,30 @@ def quorum_loss(role: str | None = None, *, pod: str | None = None) -> FaultSpec
     return _spec("quorum-loss", role, pod, {})
 
 
+def _composite(kind: str, faults: tuple[FaultSpec, ...], params: dict[str, Any]) -> FaultSpec:
+    if len(faults) < 2 or not all(isinstance(f, FaultSpec) and not f.parts for f in faults):
+        raise InvalidConfig(f"needs two or more single faults (kill, drain, crash, partition, quorum_loss), got "
+                            f"{faults!r}", field=kind)
+    return FaultSpec(kind, faults[0].role, faults[0].pod, params, parts=tuple(faults))
+
+
+def together(*faults: FaultSpec) -> FaultSpec:
+    """The faults at once: injected in the order given, held together, healed in reverse order.
+    `together(partition(role="leader"), kill(role="leader"))`: the leader killed while its zone is
+    cut off."""
+    return _composite("together", faults, {})
+
+
+def one_after_another(*faults: FaultSpec, step_s: float = 10.0) -> FaultSpec:
+    """A rolling fault: each fault but the last is injected, held step_s and healed before the
+    next starts; the last is held as the experiment's hold_s says. Parts aimed at a role take a
+    pod no earlier part took while there is one: `one_after_another(drain(role="follower"),
+    drain(role="follower"))` drains two followers' nodes in turn."""
+    if not step_s > 0:
+        raise InvalidConfig(f"step_s must be above 0, not {step_s!r}", field="sequence")
+    return _composite("sequence", faults, {"step_s": float(step_s)})
+
+
 def _where(depth: int) -> str:
     frame = sys._getframe(depth)
     return f"{frame.f_code.co_filename}:{frame.f_lineno}"
@@ -118,9 +144,10 @@ def _bind(component: str, fault: FaultSpec, name: str | None, hold_s: float, des
     if not isinstance(fault, FaultSpec):
         raise InvalidConfig(f"expected a fault (chaos.kill(...), chaos.drain(...), ...), got {fault!r}",
                             field="fault")
-    if fault.role is not None and fault.role != ANY_ROLE and fault.role not in roles:
-        raise InvalidConfig(f"{component} has no role {fault.role!r}", field="role",
-                            fix=f"one of {', '.join((*roles, ANY_ROLE))}, or pod=<name>")
+    for part in fault.parts or (fault,):
+        if part.role is not None and part.role != ANY_ROLE and part.role not in roles:
+            raise InvalidConfig(f"{component} has no role {part.role!r}", field="role",
+                                fix=f"one of {', '.join((*roles, ANY_ROLE))}, or pod=<name>")
     unknown = sorted(set(slo) - set(SLO_FIELDS))
     if unknown:
         raise InvalidConfig(f"unknown SLO key {', '.join(unknown)}", field="slo", fix=f"keys: {', '.join(SLO_FIELDS)}")
@@ -132,7 +159,10 @@ def _bind(component: str, fault: FaultSpec, name: str | None, hold_s: float, des
 
     SLO(**slo)  # each value checked as the SLO file's would be
     label = fault.pod or fault.role or ANY_ROLE
+    parts = tuple((p.fault, p.aim, dict(p.params)) for p in fault.parts)
+    what = " + ".join(p.fault for p in fault.parts) if fault.parts else fault.fault
     return Scenario(component, name or f"custom-{label}-{fault.fault}", fault.fault, fault.aim,
-                    description or f"{fault.fault} of {component}'s {label}", params=dict(fault.params),
-                    hold_s=float(hold_s), recovery_timeout_s=recovery_timeout_s, slo=dict(slo), during=during)
+                    description or f"{what} of {component}'s {label}", params=dict(fault.params),
+                    hold_s=float(hold_s), recovery_timeout_s=recovery_timeout_s, slo=dict(slo), during=during,
+                    parts=parts)
 

@@ -29,6 +29,8 @@ class Scenario:
     # Written with chaos.api: SLO keys on top of the SLO file's, and a function run while the fault holds.
     slo: dict[str, Any] = field(default_factory=dict, compare=False)
     during: Any = field(default=None, compare=False)
+    # A composite fault's parts (fault "together" or "sequence"): (fault, role or "pod:<name>", params) each.
+    parts: tuple[tuple[str, str, dict[str, Any]], ...] = ()
 
     @property
     def key(self) -> str:

@@ -20,11 +20,11 @@ from .catalog import Scenario
 from .checkers import Verdict
 from .components.base import Target
 from .errors import HarnessError, NotSteady
-from .faults import make_fault
+from .faults import make_composite, make_fault
 from .predictions import assess, fault_class
 from .results import Repeat, build_result, write_result
 from .slo import SLO
-from .targeting import choose
+from .targeting import ANY_ROLE, choose
 from .timeline import COMPLETIONS, INVOKE, OK, PHASE, Timeline
 from .probe import DEFAULT_INTERVAL_S
 from .waits import poll_until
@@ -259,6 +259,29 @@ def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, 
     return verdict
 
 
+def _make_fault(platform, component, scenario: Scenario, timeline: Timeline, seed: int, log,
+                steady_timeout_s: float = RunSettings.steady_timeout_s):
+    """The scenario's fault on targets chosen from one reading of the component's roles (for a
+    composite: each part's, in order)."""
+    rng, now = random.Random(seed), component.targets()
+    if not scenario.parts:
+        target = choose(now, scenario.role, rng)
+        log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
+        return make_fault(scenario.fault, platform, target, timeline, **scenario.params)
+    parts, taken = [], set()
+    for kind, aim, params in scenario.parts:
+        # A pod no earlier part took, where the role has one (a rolling drain moves on); else the
+        # same pod (the one leader, partitioned and then killed).
+        fresh = [t for t in now if t.pod not in taken]
+        target = choose(fresh if any(aim in (t.role, ANY_ROLE) for t in fresh) else now, aim, rng)
+        taken.add(target.pod)
+        log(f"{scenario.key}: {kind} target {target.pod} on {target.node} (zone {target.zone}, {target.role})")
+        parts.append(make_fault(kind, platform, target, timeline, **params))
+    extra = {"between": lambda: component.wait_steady(steady_timeout_s, log=log)} \
+        if scenario.fault == "sequence" else {}
+    return make_composite(scenario.fault, platform, parts, timeline, **scenario.params, **extra)
+
+
 def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int, report_dir: Path | str,
                  run_id: str, settings: RunSettings = RunSettings(),
                  log: Callable[[str], None] = lambda m: None,
@@ -285,11 +308,10 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
         with phases.timed("warmup"):
             probe.start()
             _warm_up(scenario, timeline, settings, progress)
-        # 3. Target, chosen by role with the run's seed.
-        seen.target = target = choose(component.targets(), scenario.role, random.Random(seed))
-        log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
+        # 3. Target (each part's, for a composite fault), chosen by role with the run's seed.
+        seen.fault = _make_fault(platform, component, scenario, timeline, seed, log, settings.steady_timeout_s)
+        seen.target = seen.fault.target
         # 4-6. Inject, prove, hold, heal.
-        seen.fault = make_fault(scenario.fault, platform, target, timeline, **scenario.params)
         _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress, component)
         # 7. Observe until steady again.
         with phases.timed("recovery"):
