@@ -22,7 +22,7 @@ proof, heal, results document and HTML report.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable
 
 from .catalog import Scenario
@@ -122,16 +122,26 @@ def _where(depth: int) -> str:
 def experiment(component: str, fault: FaultSpec, *, name: str | None = None, hold_s: float = 15.0,
                description: str = "", slo: dict[str, Any] | None = None,
                during: Callable[[FaultContext], None] | None = None,
-               recovery_timeout_s: float | None = None) -> Scenario:
+               recovery_timeout_s: float | None = None, deployment: dict[str, Any] | None = None,
+               negative_control: bool = False, only_on: tuple[str, ...] = ()) -> Scenario:
     """An experiment on `component`: the fault, held `hold_s` seconds (a kill's hold ends early
     once the clients are served again), judged against the SLO file's entry for the component
     with `slo` on top. `during(ctx)` runs while the fault holds, right after the injection was
     proven, with the target, component and platform in `ctx`. Whatever it raises, the fault holds
     its time and the run goes on; a failed assertion fails the verdict, any other exception makes
-    it unknown, with the exception as the reason."""
+    it unknown, with the exception as the reason.
+
+    `deployment` deploys a variant of the component (keyword arguments of its class: another
+    name and port, unsafe settings); `negative_control` marks an experiment that must FAIL (it
+    runs only when selected by its full name); `only_on` limits it to some platforms."""
     where = _where(2)
     try:
-        return _bind(component, fault, name, hold_s, description, slo or {}, during, recovery_timeout_s)
+        scenario = _bind(component, fault, name, hold_s, description, slo or {}, during, recovery_timeout_s)
+        bad = sorted(set(only_on) - {"local", "kind"})
+        if bad:
+            raise InvalidConfig(f"unknown platform {', '.join(bad)}", field="only_on", fix="local, kind")
+        return replace(scenario, deployment=dict(deployment or {}), negative_control=bool(negative_control),
+                       only_on=tuple(only_on))
     except InvalidConfig as exc:
         raise InvalidConfig(f"{where}: {exc}") from None
 

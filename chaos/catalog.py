@@ -1,14 +1,17 @@
-"""The catalog of experiments: which fault, on which role, held how long, per component.
-Selectors (`postgres`, `postgres/primary-kill`, `kill`, `postgres/kill`) choose from it."""
+"""The experiments: which fault, on which role, held how long, per component. They are defined
+in experiments/ (with chaos.experiment, at the top of each test module) and found there; this
+module holds their record (Scenario) and the selectors (`postgres`, `postgres/primary-kill`,
+`kill`, `postgres/kill`) that choose from them."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterable
 
 from .errors import InvalidConfig
 
-__all__ = ["Scenario", "SCENARIOS", "select", "scenario", "on_platform"]
+__all__ = ["Scenario", "select", "scenario", "on_platform", "discover", "EXPERIMENTS_DIR"]  # and SCENARIOS (found on first use)
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,13 @@ class Scenario:
     def key(self) -> str:
         return f"{self.component}/{self.name}"
 
+    def slo_from(self, book) -> Any:
+        """The SLO it is judged against: the SLO file's (a chaos.slo.SLOBook) entry, with the
+        experiment's own keys on top."""
+        from dataclasses import replace
+
+        return replace(book.for_experiment(self.component, self.name), **self.slo)
+
     @property
     def platforms(self) -> tuple[str, ...]:
         """Where its component can be deployed: kind always; the local platform only for the
@@ -46,164 +56,60 @@ class Scenario:
         return tuple(p for p in platforms if not self.only_on or p in self.only_on)
 
 
-SCENARIOS: tuple[Scenario, ...] = (
-    Scenario("postgres", "primary-kill", "kill", "primary",
-             "SIGKILL every process of the primary's pod; repmgrd promotes a standby", hold_s=30.0),
-    Scenario("postgres", "standby-kill", "kill", "standby",
-             "SIGKILL every process of one standby's pod; writes continue on the primary", hold_s=10.0),
-    Scenario("postgres", "primary-node-drain", "drain", "primary",
-             "cordon the primary's node and stop its pods gracefully until uncordon", hold_s=15.0),
-    Scenario("postgres", "primary-zone-partition", "partition", "primary",
-             "cut the primary's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}),
-    Scenario("postgres", "primary-zone-isolation", "partition", "primary",
-             "cut the primary's zone off from the other zones and from the clients", hold_s=25.0,
-             params={"cut_clients": True}),
-    Scenario("postgres", "primary-node-crash", "crash", "primary",
-             "kill every process on the primary's node hard and take its link down", hold_s=25.0),
-    Scenario("postgres", "negative-async-partition", "partition", "primary",
-             "negative control: asynchronous replication, primary cut off from its standbys while "
-             "clients still write to it; acknowledged writes must be reported lost", hold_s=20.0,
-             params={"cut_clients": False}, deployment={"sync": False, "name": "pgasync", "port": 5433},
-             negative_control=True),
-    Scenario("postgres", "negative-unfenced-split-brain", "partition", "primary",
-             "negative control: asynchronous replication and no fencing; the old primary keeps "
-             "taking writes after a standby is promoted: split brain and lost writes must be reported",
-             hold_s=20.0, params={"cut_clients": False},
-             deployment={"sync": False, "fence": False, "name": "pgsplit", "port": 5434},
-             negative_control=True, recovery_timeout_s=20.0),  # two primaries never converge
-    Scenario("postgres", "negative-location-per-zone", "partition", "primary",
-             "negative control: repmgr location set to each node's zone; cutting the primary's zone "
-             "off cancels the election (no failover), which the verdict must report", hold_s=20.0,
-             params={"cut_clients": False},
-             deployment={"location_per_zone": True, "name": "pgzoned", "port": 5435},
-             negative_control=True),
-)
+EXPERIMENTS_DIR = Path(__file__).resolve().parents[1] / "experiments"
+_found: tuple[Scenario, ...] | None = None
 
 
-ZOOKEEPER = (
-    Scenario("zookeeper", "leader-kill", "kill", "leader",
-             "SIGKILL the leader's server; the followers elect a new leader", hold_s=30.0),
-    Scenario("zookeeper", "follower-kill", "kill", "follower",
-             "SIGKILL one follower's server; the quorum keeps serving", hold_s=10.0),
-    Scenario("zookeeper", "leader-node-drain", "drain", "leader",
-             "cordon the leader's node and stop its pods gracefully until uncordon", hold_s=15.0),
-    Scenario("zookeeper", "leader-zone-partition", "partition", "leader",
-             "cut the leader's zone off from the other zones; clients still reach it", hold_s=20.0,
-             params={"cut_clients": False}),
-    Scenario("zookeeper", "leader-node-crash", "crash", "leader",
-             "kill every process on the leader's node hard and take its link down", hold_s=20.0),
-    Scenario("zookeeper", "quorum-loss", "quorum-loss", "leader",
-             "hold the leader and one follower down (two of three): writes must be refused, "
-             "then the ensemble recovers with nothing acknowledged lost", hold_s=15.0),
-    Scenario("zookeeper", "negative-two-servers", "partition", "leader",
-             "negative control: an ensemble of two servers in two zones, so that losing either zone leaves "
-             "no majority; cutting the leader's zone off stops all writes until the heal, which the verdict "
-             "must report", hold_s=15.0, params={"cut_clients": False},
-             deployment={"servers": 2, "name": "zk2", "client_port": 2191}, negative_control=True),
-)
-KAFKA = (
-    Scenario("kafka", "leader-kill", "kill", "leader",
-             "SIGKILL the broker leading the probe's partition; a replica in the ISR takes over", hold_s=30.0),
-    Scenario("kafka", "follower-kill", "kill", "follower",
-             "SIGKILL a follower of the probe's partition; min.insync.replicas 2 still holds", hold_s=10.0),
-    Scenario("kafka", "leader-node-drain", "drain", "leader",
-             "cordon the partition leader's node and stop its pods gracefully until uncordon", hold_s=20.0),
-    Scenario("kafka", "leader-zone-partition", "partition", "leader",
-             "cut the partition leader's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}),
-    Scenario("kafka", "leader-node-crash", "crash", "leader",
-             "kill every process on the partition leader's node hard and take its link down", hold_s=25.0),
-    Scenario("kafka", "quorum-loss", "quorum-loss", "leader",
-             "hold the leader and one follower down (two of three brokers): with min.insync.replicas 2 "
-             "writes must be refused, then the cluster recovers with nothing acknowledged lost", hold_s=15.0),
-    Scenario("kafka", "negative-leader-acks", "partition", "leader",
-             "negative control: producers acknowledged by the leader alone (acks=1), min.insync.replicas 1, "
-             "unclean leader election on; the leader's zone is cut off while clients still reach it, and the "
-             "writes it acknowledged alone must be reported lost", hold_s=20.0, params={"cut_clients": False},
-             deployment={"unsafe_acks": True, "name": "kafkaua", "port": 9192}, negative_control=True),
-)
-REDIS = (
-    Scenario("redis", "master-kill", "kill", "master",
-             "SIGKILL a master; its replica (in another zone) is promoted after cluster-node-timeout",
-             hold_s=30.0),
-    Scenario("redis", "replica-kill", "kill", "replica",
-             "SIGKILL a replica; its master keeps serving (WAIT 1 cannot be confirmed meanwhile)", hold_s=10.0),
-    Scenario("redis", "master-node-drain", "drain", "master",
-             "cordon a master's node and stop its pods gracefully (a master and another's replica)",
-             hold_s=20.0),
-    Scenario("redis", "master-zone-partition", "partition", "master",
-             "cut a master's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}),
-    Scenario("redis", "master-node-crash", "crash", "master",
-             "kill every process on a master's node hard and take its link down", hold_s=25.0),
-    Scenario("redis", "negative-no-failover", "crash", "master",
-             "negative control: replicas that never fail over (cluster-replica-no-failover); a master's "
-             "node crashes and its slots stay down until the heal, which the verdict must report",
-             hold_s=15.0, deployment={"no_failover": True, "name": "redisnf", "port": 7100},
-             negative_control=True),
-)
-ELASTICSEARCH = (
-    Scenario("elasticsearch", "master-kill", "kill", "master",
-             "SIGKILL the elected master's pod; the other master-eligible nodes elect a new one", hold_s=30.0),
-    Scenario("elasticsearch", "data-node-kill", "kill", "data",
-             "SIGKILL a node that is not the master; its shards' replicas are promoted", hold_s=20.0),
-    Scenario("elasticsearch", "master-node-drain", "drain", "master",
-             "cordon the elected master's node and evict its pods until uncordon", hold_s=20.0),
-    Scenario("elasticsearch", "master-zone-partition", "partition", "master",
-             "cut the elected master's zone off from the other zones; clients still reach it", hold_s=25.0,
-             params={"cut_clients": False}),
-    Scenario("elasticsearch", "master-node-crash", "crash", "master",
-             "kill every process on the elected master's node hard and take its link down", hold_s=25.0),
-    Scenario("elasticsearch", "negative-single-master-drain", "drain", "master",
-             "negative control: one master-eligible node (the other two hold data only); draining its node "
-             "leaves no master to elect, so writes stop until uncordon: no failover, which the verdict must report",
-             hold_s=20.0, deployment={"masters": 1, "name": "esone"}, negative_control=True),
-)
-CLICKHOUSE = (
-    Scenario("clickhouse", "replica-kill", "kill", "replica",
-             "SIGKILL one replica's pod; quorum inserts (2 of 3) continue on the others", hold_s=20.0),
-    Scenario("clickhouse", "replica-node-drain", "drain", "replica",
-             "cordon one replica's node and evict its pods until uncordon", hold_s=20.0),
-    Scenario("clickhouse", "replica-zone-partition", "partition", "replica",
-             "cut one replica's zone off from the other zones", hold_s=25.0, params={"cut_clients": False}),
-    Scenario("clickhouse", "replica-node-crash", "crash", "replica",
-             "stop one replica's node container hard", hold_s=25.0),
-)
-MINIO = (
-    Scenario("minio", "server-kill", "kill", "server",
-             "SIGKILL one of four MinIO servers; erasure coding keeps writes (3 of 4) and reads going",
-             hold_s=20.0),
-    Scenario("minio", "server-node-drain", "drain", "server",
-             "cordon one server's node and evict its pods until uncordon", hold_s=20.0),
-    Scenario("minio", "server-zone-partition", "partition", "server",
-             "cut one server's zone off (two of four servers): writes must be refused, nothing acked lost",
-             hold_s=20.0, params={"cut_clients": False}),
-    Scenario("minio", "quorum-loss", "quorum-loss", "server",
-             "hold three of four servers down: writes must be refused, then nothing acknowledged is lost",
-             hold_s=15.0),
-)
-FLINK = (
-    Scenario("flink", "jobmanager-kill", "kill", "leader",
-             "SIGKILL the leading JobManager; the standby takes leadership and recovers the job from "
-             "its latest checkpoint", hold_s=60.0),
-    Scenario("flink", "taskmanager-kill", "kill", "taskmanager",
-             "SIGKILL the TaskManager running the job; the job restarts from its latest checkpoint", hold_s=45.0),
-    Scenario("flink", "jobmanager-node-drain", "drain", "leader",
-             "cordon the leading JobManager's node and evict its pods until uncordon", hold_s=30.0),
-    Scenario("flink", "jobmanager-node-crash", "crash", "leader",
-             "kill everything on the leading JobManager's node hard and take the node down", hold_s=30.0),
-    Scenario("flink", "jobmanager-zone-partition", "partition", "leader",
-             "cut the leading JobManager's zone off from the other zones; the standby takes over and "
-             "resumes the job from the last acknowledged checkpoint or a later one", hold_s=30.0,
-             params={"cut_clients": False}),
-    Scenario("flink", "negative-no-ha", "kill", "leader",
-             "negative control: high availability off (one JobManager); SIGKILL it: it comes back "
-             "without the job, which must be reported as no recovery and lost checkpoints", hold_s=20.0,
-             deployment={"ha": False, "name": "flink-noha"}, negative_control=True, recovery_timeout_s=20.0,
-             only_on=("local",)),
-)
-SCENARIOS = SCENARIOS + ZOOKEEPER + KAFKA + REDIS + ELASTICSEARCH + CLICKHOUSE + MINIO + FLINK
+def __getattr__(name: str):
+    if name == "SCENARIOS":  # found in experiments/ on first use (its modules import this one)
+        return discover()
+    raise AttributeError(name)
+
+
+def _module_scenarios(module) -> list[Scenario]:
+    """The Scenarios a module defines at its top level, alone or in tuples and lists, in order."""
+    out: list[Scenario] = []
+    for value in vars(module).values():
+        for item in (value if isinstance(value, (tuple, list)) else (value,)):
+            if isinstance(item, Scenario) and item not in out:
+                out.append(item)
+    return out
+
+
+def _import(path: Path):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(f"_chaos_experiments_.{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _module_order(path: Path) -> tuple[int, str]:
+    from .components import COMPONENTS
+
+    component = path.stem[len("test_"):]
+    return (COMPONENTS.index(component) if component in COMPONENTS else len(COMPONENTS), path.name)
+
+
+def discover(directory: Path = EXPERIMENTS_DIR) -> tuple[Scenario, ...]:
+    """Every experiment defined in the directory's test_*.py modules (with chaos.experiment):
+    the components' own modules in the order of chaos.components.COMPONENTS, then the others by
+    name. Two definitions of one name are an error naming both modules."""
+    global _found
+    if _found is not None and directory == EXPERIMENTS_DIR:
+        return _found
+    where: dict[str, tuple[Scenario, str]] = {}
+    for path in sorted(directory.glob("test_*.py"), key=_module_order):
+        for sc in _module_scenarios(_import(path)):
+            if sc.key in where and where[sc.key][0] != sc:
+                raise InvalidConfig(f"experiment {sc.key} is defined twice: in {where[sc.key][1]} and {path}",
+                                    field="experiments", fix="give one of them another name")
+            where.setdefault(sc.key, (sc, str(path)))
+    found = tuple(sc for sc, _ in where.values())
+    if directory == EXPERIMENTS_DIR:
+        _found = found
+    return found
 
 
 def on_platform(scenarios: Iterable[Scenario], platform: str) -> list[Scenario]:
@@ -212,7 +118,7 @@ def on_platform(scenarios: Iterable[Scenario], platform: str) -> list[Scenario]:
 
 
 def scenario(key: str) -> Scenario:
-    for s in SCENARIOS:
+    for s in discover():
         if s.key == key:
             return s
     raise InvalidConfig(f"unknown experiment {key!r}", field="selector",
@@ -233,14 +139,14 @@ def _no_match(selector: str) -> InvalidConfig:
     them: `chaos list` shows those."""
     from .slo import did_you_mean
 
-    selectors = ({s.component for s in SCENARIOS} | {s.key for s in SCENARIOS} | {s.name for s in SCENARIOS}
-                 | {s.fault for s in SCENARIOS} | {f"{s.component}/{s.fault}" for s in SCENARIOS})
+    selectors = ({s.component for s in discover()} | {s.key for s in discover()} | {s.name for s in discover()}
+                 | {s.fault for s in discover()} | {f"{s.component}/{s.fault}" for s in discover()})
     hint = did_you_mean(selector, sorted(selectors))
     if hint:
         return InvalidConfig(f"{selector!r} matches no experiment; {hint.rstrip()}", field="selector",
                              fix="`chaos list` with no selector shows every experiment")
-    components = ", ".join(sorted({s.component for s in SCENARIOS}))
-    faults = ", ".join(sorted({s.fault for s in SCENARIOS}))
+    components = ", ".join(sorted({s.component for s in discover()}))
+    faults = ", ".join(sorted({s.fault for s in discover()}))
     return InvalidConfig(f"{selector!r} matches no experiment", field="selector",
                          fix=f"name a component ({components}), a fault ({faults}) or an experiment; "
                              "`chaos list` with no selector shows every experiment")
@@ -251,10 +157,10 @@ def select(selectors: Iterable[str], *, include_negative: bool = False) -> list[
     matches nothing is an error naming it. Negative controls run only when named exactly."""
     selectors = [s for s in selectors if s]
     if not selectors:
-        return [s for s in SCENARIOS if include_negative or not s.negative_control]
+        return [s for s in discover() if include_negative or not s.negative_control]
     chosen: list[Scenario] = []
     for sel in selectors:
-        hits = [s for s in SCENARIOS if _matches(s, sel)
+        hits = [s for s in discover() if _matches(s, sel)
                 and (include_negative or not s.negative_control or sel in (s.key, s.name))]
         if not hits:
             raise _no_match(sel)

@@ -31,7 +31,7 @@ def cmd_list(args) -> int:
     scenarios = select(args.selector, include_negative=True)
     width = max(len(s.key) for s in scenarios)
     for s in scenarios:
-        slo = book.for_experiment(s.component, s.name)
+        slo = s.slo_from(book)
         tag = " [negative control]" if s.negative_control else ""
         print(f"{s.key:<{width}}  {s.fault:<9} role={s.role:<8} hold={s.hold_s:>4.0f}s  "
               f"max_unavailability_s={slo.max_unavailability_s} max_lost_writes={slo.max_lost_writes}{tag}")

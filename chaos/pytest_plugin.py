@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import random
 import signal
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -291,7 +291,7 @@ def chaos_experiment(request: pytest.FixtureRequest, chaos_state, chaos_platform
 
     def run(scenario: Scenario) -> Outcome:
         component = chaos_deployments.get(scenario.component, **scenario.deployment)
-        slo = replace(book.for_experiment(scenario.component, scenario.name), **scenario.slo)
+        slo = scenario.slo_from(book)
         which = f" (run {repeat.index} of {repeat.of})" if repeat.of > 1 else ""
         _log(f"{scenario.key}{which}: seed {seed}, SLO {slo.to_dict()}")
         from .progress import Progress

@@ -3,9 +3,22 @@ fixtures/kind only, so these run on --chaos-platform kind and are skipped elsewh
 
 import pytest
 
-from chaos.catalog import SCENARIOS
+import chaos
 
-CLICKHOUSE = [s for s in SCENARIOS if s.component == "clickhouse" and not s.negative_control]
+# The experiments: chaos list, chaos run and selectors find them here (their SLOs are in slo.yaml).
+# Negative controls must FAIL; their tests are in tests/integration.
+EXPERIMENTS = (
+    chaos.experiment("clickhouse", chaos.kill(role="replica"), name="replica-kill", hold_s=20,
+                     description="SIGKILL one replica's pod; quorum inserts (2 of 3) continue on the others"),
+    chaos.experiment("clickhouse", chaos.drain(role="replica"), name="replica-node-drain", hold_s=20,
+                     description="cordon one replica's node and evict its pods until uncordon"),
+    chaos.experiment("clickhouse", chaos.partition(role="replica"), name="replica-zone-partition", hold_s=25,
+                     description="cut one replica's zone off from the other zones"),
+    chaos.experiment("clickhouse", chaos.crash(role="replica"), name="replica-node-crash", hold_s=25,
+                     description="stop one replica's node container hard"),
+)
+
+CLICKHOUSE = [s for s in EXPERIMENTS if not s.negative_control]
 
 
 @pytest.fixture(scope="module", autouse=True)

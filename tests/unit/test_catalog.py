@@ -40,11 +40,11 @@ LOCAL_KILLS = ["postgres/primary-kill", "postgres/standby-kill", "zookeeper/lead
                "kafka/leader-kill", "kafka/follower-kill", "redis/master-kill", "redis/replica-kill",
                "elasticsearch/master-kill", "elasticsearch/data-node-kill"]
 KIND_ONLY_KILLS = ["clickhouse/replica-kill", "minio/server-kill"]
-FLINK_KILLS = ["flink/jobmanager-kill", "flink/taskmanager-kill"]  # local and kind, last in the catalog
+FLINK_KILLS = ["flink/jobmanager-kill", "flink/taskmanager-kill"]  # local and kind, after the others local
 
 
 def test_fault_selector():
-    assert keys(select(["kill"])) == LOCAL_KILLS + KIND_ONLY_KILLS + FLINK_KILLS
+    assert keys(select(["kill"])) == LOCAL_KILLS + FLINK_KILLS + KIND_ONLY_KILLS  # chaos.components.COMPONENTS order
     assert {s.fault for s in select(["drain"])} == {"drain"}
 
 
@@ -136,3 +136,18 @@ def test_a_selector_close_to_nothing_names_what_a_selector_can_be_not_every_expe
     assert "did you mean" not in message and "`chaos list`" in message
     assert "postgres, redis, zookeeper" in message and "kill, partition, quorum-loss" in message
     assert not any(s.key in message for s in SCENARIOS)
+
+
+def test_the_experiments_are_found_in_experiments_modules_in_component_order(tmp_path):
+    from chaos.catalog import discover
+    from chaos.components import COMPONENTS
+
+    found = discover()
+    assert [c for c in dict.fromkeys(s.component for s in found)][:len(COMPONENTS)] == list(COMPONENTS)
+    assert {"zookeeper/rolling-follower-drain", "zookeeper/leader-killed-while-zone-cut-off"} <= {s.key for s in found}
+    (tmp_path / "test_a.py").write_text("import chaos\nX = chaos.experiment('redis', chaos.kill(role='master'), "
+                                        "name='same')\n")
+    (tmp_path / "test_b.py").write_text("import chaos\nY = [chaos.experiment('redis', chaos.drain(role='master'), "
+                                        "name='same')]\n")
+    with pytest.raises(InvalidConfig, match="redis/same is defined twice: in .*test_a.py and .*test_b.py"):
+        discover(tmp_path)
