@@ -250,6 +250,14 @@ def chaos_deployments(chaos_platform) -> Deployments:
     return Deployments(chaos_platform)
 
 
+@pytest.fixture
+def chaos_component(chaos_deployments) -> Callable[..., Any]:
+    """A factory: chaos_component("postgres") is the deployed component (deployed once per
+    session, shared with the experiments; keyword arguments deploy a variant). Its `targets()`
+    lists its pods as they are now: pod, node, zone and role; its `target_roles` the roles."""
+    return chaos_deployments.get
+
+
 @dataclass(frozen=True)
 class DeployedStack:
     """What `chaos_stack(component)` returns: the component's pods (chaos.platforms.kube.KubePod)

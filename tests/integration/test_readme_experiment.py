@@ -61,6 +61,7 @@ def test_the_readme_example_runs_as_written_and_its_assertion_can_fail(tmp_path)
     log = proc.stdout[-6000:] + proc.stderr[-2000:]
     assert proc.returncode == 1, log  # one test failed: the broken copy
     assert f"PASSED {name}::test_standby_drain" in proc.stdout, log
+    assert f"PASSED {name}::test_one_primary_two_standbys_in_three_zones" in proc.stdout, log
     assert "FAILED test_broken_copy.py::test_broken_drain" in proc.stdout, log
     assert "during check failed: AssertionError" in proc.stdout, log  # the failed assertion prints the reason
 
