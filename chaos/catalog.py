@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+from ._modules import load_file
 from .errors import InvalidConfig
 
 __all__ = ["Scenario", "select", "scenario", "on_platform", "discover", "EXPERIMENTS_DIR"]  # and SCENARIOS (found on first use)
@@ -76,15 +77,6 @@ def _module_scenarios(module) -> list[Scenario]:
     return out
 
 
-def _import(path: Path):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(f"_chaos_experiments_.{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _module_order(path: Path) -> tuple[int, str]:
     from .components import COMPONENTS
 
@@ -101,7 +93,7 @@ def discover(directory: Path = EXPERIMENTS_DIR) -> tuple[Scenario, ...]:
         return _found
     where: dict[str, tuple[Scenario, str]] = {}
     for path in sorted(directory.glob("test_*.py"), key=_module_order):
-        for sc in _module_scenarios(_import(path)):
+        for sc in _module_scenarios(load_file(path, f"_chaos_experiments_.{path.stem}")):
             if sc.key in where and where[sc.key][0] != sc:
                 raise InvalidConfig(f"experiment {sc.key} is defined twice: in {where[sc.key][1]} and {path}",
                                     field="experiments", fix="give one of them another name")

@@ -19,13 +19,13 @@ own).
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from .._modules import load_file
 from .._run import run
 from ..cache import cache_dir, file_lock
 from ..errors import PlatformError
@@ -77,10 +77,7 @@ def builds_for(contexts: Mapping[str, Path]) -> dict[str, Build]:
 
 
 def _rootfs_script():
-    spec = importlib.util.spec_from_file_location("chaos_node_image_build", ROOTFS_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(ROOTFS_SCRIPT, "chaos_node_image_build")
 
 
 def _tree_digest(h: "hashlib._Hash", root: Path, *, contents: bool) -> None:

@@ -20,7 +20,7 @@ nothing.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+from chaos._modules import load_file
 import json
 import os
 import shutil
@@ -63,10 +63,7 @@ def sh(*argv: str, timeout: float = 30.0, check: bool = False, input: str | None
 
 
 def load_build_script():
-    spec = importlib.util.spec_from_file_location("chaos_node_image_build", BUILD_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(BUILD_SCRIPT, "chaos_node_image_build")
 
 
 # --- the host: what Docker could change, snapshot and restore ----------------------------------

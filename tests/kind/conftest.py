@@ -21,7 +21,7 @@ node image (about 15 minutes on 2 cores, cached in /var/cache/chaos-harness).
 from __future__ import annotations
 
 import contextlib
-import importlib.util
+from chaos._modules import load_file
 import os
 import shutil
 import subprocess
@@ -46,10 +46,7 @@ ZONES = {"a": 2, "b": 2, "c": 2}
 
 
 def load_build_script():
-    spec = importlib.util.spec_from_file_location("chaos_kind_node_build", BUILD_SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_file(BUILD_SCRIPT, "chaos_kind_node_build")
 
 
 def first_line(proc: subprocess.Popen, prefix: str, timeout_s: float) -> str:

@@ -476,11 +476,9 @@ def test_a_missing_node_image_is_named_with_how_to_build_it(tmp_path, monkeypatc
 
 
 def test_the_node_image_build_names_a_missing_go(monkeypatch, tmp_path):
-    import importlib.util
+    from chaos._modules import load_file
 
-    spec = importlib.util.spec_from_file_location("kind_node_build", REPO / "fixtures" / "kind-node" / "build.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
+    build = load_file(REPO / "fixtures" / "kind-node" / "build.py", "kind_node_build")
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     missing = build.missing_prerequisites()
     assert any(m.startswith("go (Go 1.26 or newer on PATH)") for m in missing), missing
