@@ -21,6 +21,7 @@ proof, heal, results document and HTML report.
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable
@@ -158,6 +159,9 @@ def _bind(component: str, fault: FaultSpec, name: str | None, hold_s: float, des
         if part.role is not None and part.role != ANY_ROLE and part.role not in roles:
             raise InvalidConfig(f"{component} has no role {part.role!r}", field="role",
                                 fix=f"one of {', '.join((*roles, ANY_ROLE))}, or pod=<name>")
+    if name is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+        raise InvalidConfig(f"{name!r} is not a name of lowercase letters, digits and dashes", field="name",
+                            fix="e.g. my-standby-drain (it names the results directory)")
     unknown = sorted(set(slo) - set(SLO_FIELDS))
     if unknown:
         raise InvalidConfig(f"unknown SLO key {', '.join(unknown)}", field="slo", fix=f"keys: {', '.join(SLO_FIELDS)}")

@@ -43,6 +43,7 @@ def test_a_definition_becomes_a_scenario_with_its_slo_on_top():
      "max_lost_writes"),
     (lambda: chaos.experiment("postgres", chaos.kill(role="primary"), hold_s=0), "hold_s must be above 0"),
     (lambda: chaos.experiment("postgres", "kill"), "expected a fault"),
+    (lambda: chaos.experiment("postgres", chaos.kill(role="primary"), name="my/kill"), "is not a name"),
 ])
 def test_a_wrong_definition_names_its_file_and_line(make, words):
     with pytest.raises(InvalidConfig) as err:
