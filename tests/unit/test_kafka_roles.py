@@ -60,3 +60,14 @@ def test_a_quorum_answer_without_a_leader_is_no_answer():
     quorum["topics"][0]["partitions"][0]["leader_id"] = 1
     quorum["topics"][0]["partitions"][0]["error"] = "NOT_LEADER_OR_FOLLOWER"
     assert lagging_voters(quorum) is None
+
+
+def test_a_cluster_id_never_starts_with_a_dash(monkeypatch):
+    import uuid
+
+    from chaos.components import kafka
+
+    # 0xf8 0x00...: base64url "-A..." (a dash first), then a plain one: the dash one is skipped
+    ids = iter([uuid.UUID(bytes=b"\xf8" + b"\x00" * 15), uuid.UUID(bytes=b"\x00" * 16)])
+    monkeypatch.setattr(kafka.uuid, "uuid4", lambda: next(ids))
+    assert kafka.new_cluster_id() == "AAAAAAAAAAAAAAAAAAAAAA"
