@@ -7,7 +7,7 @@
 
     def test_standby_kill(chaos_experiment):
         outcome = chaos_experiment(standby_kill)
-        assert outcome.passed, outcome.report()
+        assert outcome.passed, outcome.message
 
 A fault constructor (`kill`, `drain`, `crash`, `partition`, `quorum_loss`) says what happens to
 whom: a role the component's pods play (its `target_roles`), or `pod=` one pod by name;

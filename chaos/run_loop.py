@@ -57,10 +57,6 @@ class Outcome:
     def metrics(self) -> dict[str, Any]:
         return self.result["metrics"]
 
-    def report(self) -> str:
-        """The verdict, its numbers and every reason, for an assertion's message."""
-        return self.message
-
     @property
     def message(self) -> str:
         m = self.result["metrics"]
@@ -264,19 +260,18 @@ def _make_fault(platform, component, scenario: Scenario, timeline: Timeline, see
     """The scenario's fault on targets chosen from one reading of the component's roles (for a
     composite: each part's, in order)."""
     rng, now = random.Random(seed), component.targets()
-    if not scenario.parts:
-        target = choose(now, scenario.role, rng)
-        log(f"{scenario.key}: target {target.pod} on {target.node} (zone {target.zone}, {target.role}), seed {seed}")
-        return make_fault(scenario.fault, platform, target, timeline, **scenario.params)
     parts, taken = [], set()
-    for kind, aim, params in scenario.parts:
+    for kind, aim, params in scenario.parts or ((scenario.fault, scenario.role, scenario.params),):
         # A pod no earlier part took, where the role has one (a rolling drain moves on); else the
         # same pod (the one leader, partitioned and then killed).
         fresh = [t for t in now if t.pod not in taken]
         target = choose(fresh if any(aim in (t.role, ANY_ROLE) for t in fresh) else now, aim, rng)
         taken.add(target.pod)
-        log(f"{scenario.key}: {kind} target {target.pod} on {target.node} (zone {target.zone}, {target.role})")
+        log(f"{scenario.key}: {kind} target {target.pod} on {target.node} (zone {target.zone}, {target.role}), "
+            f"seed {seed}")
         parts.append(make_fault(kind, platform, target, timeline, **params))
+    if not scenario.parts:
+        return parts[0]
     extra = {"between": lambda: component.wait_steady(steady_timeout_s, log=log)} \
         if scenario.fault == "sequence" else {}
     return make_composite(scenario.fault, platform, parts, timeline, **scenario.params, **extra)

@@ -48,5 +48,5 @@ CHECKS = {LEADER_KILLED_WHILE_CUT_OFF.name: check_together, ROLLING_FOLLOWER_DRA
 @pytest.mark.parametrize("scenario", [LEADER_KILLED_WHILE_CUT_OFF, ROLLING_FOLLOWER_DRAIN], ids=lambda s: s.name)
 def test_composite(scenario, chaos_experiment):
     outcome = chaos_experiment(scenario)
-    assert outcome.passed, outcome.report()
+    assert outcome.passed, outcome.message
     CHECKS[scenario.name](outcome.result)
