@@ -20,6 +20,7 @@ from typing import Any, Callable
 from .._run import run, run_ok
 from ..errors import InvalidConfig, PlatformError
 from ..ledger import default_state_dir, undo_action
+from ..waits import poll_until
 
 NETNS_PREFIX = "chaos-"
 REQUIRED_BINARIES = {"ip": "apt-get install iproute2", "iptables": "apt-get install iptables",
@@ -79,18 +80,29 @@ def _netns_pids(netns: str) -> list[int]:
 
 
 def _kill_netns(netns: str, sig: int = signal.SIGKILL, wait_s: float = 5.0) -> list[int]:
-    """Signal every process in the namespace; with SIGKILL, wait until they are gone."""
-    pids = _netns_pids(netns)
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
+    """Signal every process in the namespace; with SIGKILL, until none is left (at most wait_s).
+
+    A process can fork between the listing and its own kill (a fencer's `timeout ... bash -c`),
+    so a SIGKILL is sent again to whatever is still listed until nothing is: signalling one
+    listing would leave such a child behind, hung on a partitioned connect."""
+    signalled: list[int] = []
+
+    def signal_listed() -> bool:
+        pids = _netns_pids(netns)
+        for pid in pids:
+            if pid not in signalled:
+                signalled.append(pid)
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        return not pids
+
     if sig == signal.SIGKILL:
-        deadline = time.monotonic() + wait_s
-        while _netns_pids(netns) and time.monotonic() < deadline:
-            time.sleep(0.05)
-    return pids
+        poll_until(signal_listed, wait_s, poll_s=0.05)
+    else:
+        signal_listed()
+    return signalled
 
 
 def _rules_with_comment(netns: str | None, comment: str) -> list[str]:

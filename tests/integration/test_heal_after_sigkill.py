@@ -101,3 +101,29 @@ def test_chaos_heal_removes_everything_a_sigkilled_run_left_mid_partition():
         subprocess.run([sys.executable, "-m", "chaos.cli", "heal", "--state-dir", str(state_dir),
                         "--instance", "h", "--force"], capture_output=True, timeout=120)
         subprocess.run(["rm", "-rf", str(state_dir)])
+
+
+def test_a_namespace_kill_also_kills_what_forks_while_it_kills():
+    """A process that forks all the time (as PostgreSQL's fencer starts `timeout ... bash -c`
+    per peer) must leave nothing behind when its namespace's processes are killed: a child forked
+    between listing the namespace's processes and killing its parent would otherwise survive."""
+    from chaos.platforms.local_host import _kill_netns, _netns_pids
+    from chaos.waits import poll_until
+
+    netns = f"chaos-forktest-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", netns], check=True)
+    try:
+        subprocess.Popen(["ip", "netns", "exec", netns, "bash", "-c",
+                          "for i in $(seq 1 100000); do (sleep 30 &); sleep 0.001; done"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        assert poll_until(lambda: len(_netns_pids(netns)) > 20, 10), _netns_pids(netns)
+        killed = _kill_netns(netns)
+        assert len(killed) > 20, killed
+        # Nothing is left, and nothing comes back: no survivor goes on forking.
+        assert _netns_pids(netns) == []
+        time.sleep(0.5)
+        assert _netns_pids(netns) == []
+    finally:
+        for pid in _netns_pids(netns):
+            os.kill(pid, signal.SIGKILL)
+        subprocess.run(["ip", "netns", "del", netns], check=False)
