@@ -11,7 +11,7 @@ BIN := $(VENV)/bin
 # offline: gcc and libc6-dev compile its pause binary, jq edits OCI specs in its runc wrapper);
 # openssl: the control-plane tier's certificates. The control plane and the kind node's binaries are
 # built from source with Go (the machine's `go`, 1.26 or newer), cached in /var/cache/chaos-harness.
-DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 zookeeper libslf4j-java default-jre-headless \
+DEB_PACKAGES := postgresql-15 postgresql-15-repmgr postgresql-client-15 default-jre-headless \
 	maven redis-server redis-tools iptables iproute2 util-linux python3-venv chromium docker.io debootstrap openssl \
 	openjdk-17-jdk-headless jq gcc libc6-dev
 # Flink's distribution for the Flink probe's tests (real JobManagers and a TaskManager on loopback),
@@ -25,16 +25,19 @@ ES_STAMP := $(CACHE_DIR)/elasticsearch-8.19.0/.complete
 REPORT_DIR ?= reports/latest
 SELECT ?= postgres zookeeper kafka redis elasticsearch flink
 
-.PHONY: install flink-jars deb run test test-elasticsearch unit test-kube test-kind controlplane node-image kind-node-image \
+.PHONY: install jars deb run test test-elasticsearch unit test-kube test-kind controlplane node-image kind-node-image \
 	bench bench-run bench-bringup bench-report bench-controlplane bench-node-image bench-kind bench-trend report heal doctor clean
 
-install: deb $(BIN)/.installed $(FLINK_WHEEL) flink-jars $(ES_STAMP)
+install: deb $(BIN)/.installed $(FLINK_WHEEL) jars $(ES_STAMP)
 
-# Flink on the local platform: its S3 filesystem plugin and s3proxy (the S3 server standing in
-# for MinIO), resolved through Maven once and cached in $(CACHE_DIR); later runs fetch nothing.
-flink-jars: $(BIN)/.installed
+# Jars resolved through Maven once and cached in $(CACHE_DIR) (later runs fetch nothing): ZooKeeper's
+# and Kafka's servers (fixtures/zookeeper/pom.xml, fixtures/kafka/pom.xml), and for Flink on the local
+# platform its S3 filesystem plugin and s3proxy (the S3 server standing in for MinIO).
+jars: $(BIN)/.installed
 	CHAOS_CACHE_DIR=$(CACHE_DIR) $(BIN)/python -c "from chaos.components.flink_local import ensure_s3_plugin; \
-		from chaos.s3proxy import ensure_s3proxy_jar; ensure_s3_plugin(); ensure_s3proxy_jar()"
+		from chaos.s3proxy import ensure_s3proxy_jar; from chaos.components.zookeeper import ensure_zookeeper_jars; \
+		from chaos.components.kafka import ensure_kafka_jars; \
+		ensure_zookeeper_jars(print); ensure_kafka_jars(print); ensure_s3_plugin(); ensure_s3proxy_jar()"
 
 $(ES_STAMP): | $(BIN)/.installed
 	$(BIN)/python -c "from chaos.components import es_server as e; e.ensure_distribution(print); e.needs_fd_shim() and e.ensure_fd_shim()"

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-__all__ = ["cache_dir", "cached_dir", "file_lock", "maven_artifact_missing", "STAMP"]
+__all__ = ["cache_dir", "cached_dir", "file_lock", "maven_artifact_missing", "maven_libs", "STAMP"]
 
 STAMP = ".complete"
 
@@ -64,6 +65,25 @@ def cached_dir(home: Path, build: Callable[[Path], Path | None], stamp: str = ""
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return home
+
+
+def maven_libs(home: Path, pom: Path, what: str, log: Callable[[str], None] = lambda m: None) -> Path:
+    """The runtime jars of `pom`'s dependencies in `home`, resolved through Maven once (mvn
+    dependency:copy-dependencies); later calls download nothing. The stamp names the pom's
+    digest, so a changed pom resolves again."""
+    from ._run import run  # a cache lookup alone never needs the command runner
+    from .errors import PlatformError
+
+    def resolve(tmp: Path) -> None:
+        log(f"resolving {what} through Maven into {home}")
+        proc = run(["mvn", "-q", "-B", "-f", str(pom), "dependency:copy-dependencies",
+                    f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"], check=False, timeout=900)
+        if proc.returncode != 0:
+            raise PlatformError(f"mvn could not resolve {what}: {(proc.stdout + proc.stderr)[-1500:]}")
+
+    home.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(cache_dir(), 0o755)  # the servers' own users read the jars
+    return cached_dir(home, resolve, f"{what} pom {hashlib.sha256(pom.read_bytes()).hexdigest()[:12]}")
 
 
 def maven_artifact_missing(java: str, what: str, complete: Path) -> list[str]:

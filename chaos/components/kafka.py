@@ -18,7 +18,6 @@ pods once, from the brokers' registrations (a pod keeps its node id).
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import time
 import uuid
@@ -27,8 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .._run import run
-from ..cache import cache_dir, cached_dir, maven_artifact_missing
-from ..errors import InvalidConfig, MissingPrerequisite, NotSteady, PlatformError
+from ..cache import cache_dir, maven_artifact_missing, maven_libs
+from ..errors import InvalidConfig, MissingPrerequisite, NotSteady
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
 from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
@@ -59,17 +58,7 @@ def prerequisites() -> list[str]:
 
 def ensure_kafka_jars(log: Callable[[str], None] = lambda m: None) -> Path:
     """The broker's jars, resolved through Maven once and cached; later calls download nothing."""
-    def resolve(tmp: Path) -> None:
-        log(f"resolving Kafka {KAFKA_VERSION} jars through Maven into {libs_dir()}")
-        proc = run(["mvn", "-q", "-B", "-f", str(POM), "dependency:copy-dependencies",
-                    f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"], check=False, timeout=900)
-        if proc.returncode != 0:
-            raise PlatformError(f"mvn could not resolve Kafka {KAFKA_VERSION}: {(proc.stdout + proc.stderr)[-1500:]}")
-
-    libs_dir().parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(cache_dir(), 0o755)
-    # The stamp names the pom's digest: a changed pom resolves again.
-    return cached_dir(libs_dir(), resolve, f"{KAFKA_VERSION} pom {hashlib.sha256(POM.read_bytes()).hexdigest()[:12]}")
+    return maven_libs(libs_dir(), POM, f"Kafka {KAFKA_VERSION} jars", log)
 
 
 def parse_partition_roles(topics: list[dict[str, Any]], topic: str, partition: int = 0) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""ZooKeeper: a three-server ensemble from Debian's package, one server per zone, election
-tuned for tests (tickTime 1000, initLimit 5, syncLimit 2), and a kazoo probe.
+"""ZooKeeper: a three-server ensemble of Apache ZooKeeper's jars resolved through Maven
+(fixtures/zookeeper/pom.xml, pinned, cached), one server per zone, election tuned for tests
+(tickTime 1000, initLimit 5, syncLimit 2), and a kazoo probe.
 
 The probe creates sequential znodes holding increasing ids; a connection-state listener records
 when each client's session is suspended (disconnected) or lost (expired). Roles come from the
@@ -16,34 +17,41 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Callable
 
+from ..cache import cache_dir, maven_artifact_missing, maven_libs
 from ..errors import MissingPrerequisite
 from ..platforms.base import PodSpec
 from ..predictions import LogMarkers, Prediction
 from ..probe import DEFAULT_INTERVAL_S, DefiniteFailure, Probe
 from ..timeline import SESSION, Timeline
 from .base import (STACK_DEPLOY_TIMEOUT_S, StackMembers, Steadiness, Target, chown_tree, missing_module,
-                   missing_user, on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
+                   on_manifest_platform, one_node_per_zone, settings_from_manifest, manifest_dir)
 from ..waits import retry_until
 
-__all__ = ["ZooKeeperEnsemble", "ZkClient", "parse_srvr", "prerequisites"]
+__all__ = ["ZooKeeperEnsemble", "ZkClient", "ZK_VERSION", "ensure_zookeeper_jars", "parse_srvr", "prerequisites"]
 
-ZK_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/java/slf4j-simple.jar")
+ZK_VERSION = "3.9.5"  # keep in step with fixtures/zookeeper/pom.xml
+POM = Path(__file__).resolve().parents[2] / "fixtures" / "zookeeper" / "pom.xml"
 JAVA = os.environ.get("CHAOS_JAVA", "/usr/bin/java")
+RUN_AS = "nobody"
 CLIENT_PORT, QUORUM_PORT, ELECTION_PORT = 2181, 2888, 3888
 ROOT = "/chaos"
 
 
+def libs_dir() -> Path:
+    return cache_dir() / f"zookeeper-{ZK_VERSION}" / "libs"
+
+
 def prerequisites() -> list[str]:
-    missing = []
-    if not os.access(JAVA, os.X_OK):
-        missing.append(f"{JAVA} not found (fix: apt-get install default-jre-headless)")
-    for jar in ZK_JARS:
-        if not os.path.isfile(jar):
-            pkg = "libslf4j-java" if "slf4j" in jar else "zookeeper"
-            missing.append(f"{jar} not found (fix: apt-get install {pkg})")
-    return missing + missing_user("zookeeper", "zookeeper") + missing_module("kazoo")
+    return (maven_artifact_missing(JAVA, f"ZooKeeper {ZK_VERSION} jars", libs_dir() / ".complete")
+            + missing_module("kazoo"))
+
+
+def ensure_zookeeper_jars(log: Callable[[str], None] = lambda m: None) -> Path:
+    """The server's jars, resolved through Maven once and cached; later calls download nothing."""
+    return maven_libs(libs_dir(), POM, f"ZooKeeper {ZK_VERSION} jars", log)
 
 
 # Settings fields the kind manifests may set, under the names the official image's env or
@@ -257,6 +265,7 @@ class ZooKeeperEnsemble(Steadiness):
         missing = prerequisites()
         if missing:
             raise MissingPrerequisite("; ".join(missing), field="zookeeper")
+        libs = ensure_zookeeper_jars()
         s = self.settings
         servers = "\n".join(f"server.{i + 1}={ip}:{self.quorum_port}:{self.election_port}"
                             for i, ip in enumerate(self.hosts))
@@ -270,14 +279,14 @@ class ZooKeeperEnsemble(Steadiness):
                 f"dataDir={data}\nclientPort={self.client_port}\nclientPortAddress={node.ip}\n"
                 "admin.enableServer=false\n4lw.commands.whitelist=srvr,ruok,mntr\n"
                 "quorumListenOnAllIPs=false\nmaxSessionTimeout=60000\n" + servers + "\n")
-            chown_tree(pod_dir, "zookeeper")
+            chown_tree(pod_dir, RUN_AS)
             argv = (JAVA, f"-Xmx{s.heap_mb}m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true",
                     f"-Dzookeeper.cnxTimeout={s.cnx_timeout_ms}",
                     "-Dorg.slf4j.simpleLogger.showDateTime=true",
                     # dated, so that the failover can be read off the log (chaos.predictions)
-                    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", ":".join(ZK_JARS),
+                    "-Dorg.slf4j.simpleLogger.dateTimeFormat=yyyy-MM-dd HH:mm:ss.SSS", "-cp", f"{libs}/*",
                     "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(pod_dir / "zoo.cfg"))
-            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user="zookeeper",
+            self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=RUN_AS,
                                             argv=argv, env={"HOME": str(pod_dir)}, port=self.client_port,
                                             termination_grace_s=10.0))
         return self.wait_steady(timeout_s)

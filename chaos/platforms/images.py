@@ -47,6 +47,11 @@ def _kafka_libs(log: Callable[[str], None]) -> dict[str, Path]:
     return {"libs": ensure_kafka_jars(log)}
 
 
+def _zookeeper_libs(log: Callable[[str], None]) -> dict[str, Path]:
+    from ..components.zookeeper import ensure_zookeeper_jars
+    return {"libs": ensure_zookeeper_jars(log)}
+
+
 def _elasticsearch(log: Callable[[str], None]) -> dict[str, Path]:
     from ..components import es_server
     return {"elasticsearch": es_server.ensure_distribution(log), "libfdlimit.so": es_server.ensure_fd_shim()}
@@ -64,7 +69,7 @@ class Build:
 # stack.yaml `build` names the contexts; these keys add a parent or staged artifacts. A key that
 # is not here is built on the base with its context alone.
 RECIPES: dict[str, dict[str, Any]] = {
-    "zookeeper": {"parent": "jre"},
+    "zookeeper": {"parent": "jre", "stage": _zookeeper_libs},
     "kafka": {"parent": "jre", "stage": _kafka_libs},
     "elasticsearch": {"parent": "jre", "stage": _elasticsearch},
 }

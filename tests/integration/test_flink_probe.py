@@ -1,7 +1,7 @@
 """The Flink probe against a real Flink 2.3 HA session cluster: JobManager failover keeps the
 probe job's checkpointed state.
 
-Real servers on loopback (tests/servers/flink.py): one ZooKeeper 3.8 (Debian's package), two
+Real servers on loopback (tests/servers/flink.py): one ZooKeeper (the harness's, from Maven), two
 JobManagers (leader and standby, distinct REST/RPC/blob ports) and one TaskManager from the
 distribution PyPI ships in apache-flink-libraries; ZooKeeper HA, heartbeat 2 s / timeout 10 s,
 checkpoints every 2 s, fixed-delay restarts. Stand-in: the HA storage directory and the

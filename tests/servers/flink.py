@@ -24,19 +24,17 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from chaos.components import zookeeper
 from chaos.components.flink import JAVA, Settings, ensure_flink_dist
 from chaos.components.flink_local import ENTRYPOINT, TASKMANAGER, TM_MEMORY, jvm_argv, write_config
 from tests.servers import free_port
 
-ZK_CLASSPATH = ("/usr/share/java/zookeeper.jar", "/usr/share/java/zookeeper-jute.jar",
-                "/usr/share/java/slf4j-api.jar", "/usr/share/java/slf4j-simple.jar")
 CLUSTER_ID = "/chaos-test"
 
 
 def missing() -> list[str]:
-    out = [f"{jar} not found (fix: apt-get install zookeeper libslf4j-java)" for jar in ZK_CLASSPATH
-           if not os.path.isfile(jar)]
-    return out
+    """What the loopback cluster lacks: its ZooKeeper is the harness's (jars through Maven)."""
+    return zookeeper.prerequisites()
 
 
 @dataclass
@@ -134,7 +132,7 @@ class FlinkLocalCluster:
             "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n4lw.commands.whitelist=ruok,srvr\n"
             "maxSessionTimeout=60000\n")
         argv = [JAVA, "-Xmx128m", "-XX:+UseSerialGC", "-Dzookeeper.jmx.log4j.disable=true", "-cp",
-                ":".join(ZK_CLASSPATH), "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg")]
+                f"{zookeeper.ensure_zookeeper_jars()}/*", "org.apache.zookeeper.server.quorum.QuorumPeerMain", str(d / "zoo.cfg")]
         self.procs["zk"] = Proc("zk", self._popen(argv, d), d)
         self.zk_hosts = f"127.0.0.1:{port}"
         deadline = time.monotonic() + 20
