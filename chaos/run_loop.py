@@ -85,6 +85,71 @@ def _no_operation_in_flight(timeline: Timeline) -> bool:
     return all(kind != INVOKE for kind in last.values())
 
 
+def _failed_over(timeline: Timeline, since_s: float, settle_s: float) -> bool:
+    """The clients are served again: operations have kept succeeding for settle_s since their last
+    failure after `since_s` (the checker's rule), and every probe worker has completed an
+    operation it started after that failure. Workers run one operation at a time, so none is
+    still waiting on the lost server: an operation sent there before the failover would otherwise
+    fail after a hold that ended on the other workers' successes, and the checker would see that
+    failure while the fault was being healed ("no failover while the fault held")."""
+    events = list(timeline.events)
+    if checkers.recovery_s(events, since_s, timeline.now(), settle_s) is None:
+        return False
+    last_bad = max((e.t for e in events if e.kind in COMPLETIONS and e.kind != OK and e.t >= since_s),
+                   default=since_s)
+    workers = {e.process for e in events if e.kind == INVOKE}
+    served = {e.process for e in events
+              if e.kind == OK and e.latency_s is not None and e.t - e.latency_s >= last_bad}
+    return workers <= served
+
+
+class _FailoverWatch:
+    """When a hold may end before its full time: the component has failed over and the clients
+    are served again (`_failed_over`).
+
+    A killed server cannot serve, so served clients are the proof. Any other fault (drain,
+    crash, partition) also waits until another pod has taken the target's role (from the
+    component's roles, read at most once a second once the clients are served), then for
+    settle_s of served clients after that: a partitioned primary the clients still reach would
+    otherwise look recovered before anything failed over, and the writes it acknowledged alone
+    would never be put to the test."""
+
+    def __init__(self, component, target: Target, roles_before: dict[str, str], kill: bool,
+                 timeline: Timeline, injected_s: float, settle_s: float):
+        self.component, self.target, self.roles_before, self.kill = component, target, roles_before, kill
+        self.timeline, self.injected_s, self.settle_s = timeline, injected_s, settle_s
+        self.moved_at: float | None = None
+        self._asked = float("-inf")
+
+    def _role_moved(self) -> bool:
+        try:
+            now = self.component.targets()
+        except Exception:  # roles unreadable while the fault holds: not proof of anything
+            return False
+        return any(t.role == self.target.role and t.pod != self.target.pod
+                   and self.roles_before.get(t.pod) != self.target.role for t in now)
+
+    def __call__(self) -> bool:
+        since = self.injected_s if self.moved_at is None else self.moved_at
+        if not _failed_over(self.timeline, since, self.settle_s):
+            return False
+        if self.kill or self.moved_at is not None:
+            return True
+        if time.monotonic() - self._asked >= 1.0:
+            self._asked = time.monotonic()
+            if self._role_moved():
+                self.moved_at = self.timeline.now()
+        return False
+
+
+def _full_hold(scenario: Scenario, slo: SLO) -> bool:
+    """Holds that keep their whole time: where no failover is expected (writes refused, the
+    SLO does not ask for one, a negative control), a scenario's own `during` code, and a
+    composite fault."""
+    return (not slo.recover_during_fault or slo.expect_writes_refused or scenario.negative_control
+            or scenario.during is not None or bool(scenario.parts))
+
+
 def _settled(timeline: Timeline, probe, since_s: float, settle_s: float) -> bool:
     """Sustained success since `since_s` and no operation in flight. Workers whose operations
     take longer than the probe's interval run them back to back, so there is rarely a moment
@@ -132,6 +197,7 @@ class _Observed:
 
     fault: Any = None
     target: Target | None = None
+    roles_before: dict[str, str] = field(default_factory=dict)  # pod -> role, read to choose the target
     injected_s: float | None = None
     healed_s: float | None = None
     recovered: bool = False
@@ -189,11 +255,11 @@ def _inject_and_hold(platform, scenario: Scenario, slo: SLO, seen: _Observed, ti
                 _run_during(scenario, seen, FaultContext(seen.target, component, platform, dict(fault.proof),
                                                          timeline), log)
             left_s = max(0.0, hold_until - time.monotonic())
-            if scenario.fault == "kill":
-                # Hold until failover: sustained success again, at most hold_s.
-                poll_until(lambda: _sustained_success(timeline, injected_s, slo.settle_s), left_s)
-            else:
+            if _full_hold(scenario, slo):
                 time.sleep(left_s)
+            elif poll_until(_FailoverWatch(component, seen.target, seen.roles_before, scenario.fault == "kill",
+                                           timeline, injected_s, slo.settle_s), left_s, poll_s=0.05):
+                log(f"{scenario.key}: failed over and clients served for {slo.settle_s:g} s: hold ends")
         t0 = time.monotonic()
     phases["heal"] = round(time.monotonic() - t0, 3)
     seen.healed_s = fault.healed_s
@@ -256,10 +322,12 @@ def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, 
 
 
 def _make_fault(platform, component, scenario: Scenario, timeline: Timeline, seed: int, log,
-                steady_timeout_s: float = RunSettings.steady_timeout_s):
+                steady_timeout_s: float = RunSettings.steady_timeout_s, roles: dict[str, str] | None = None):
     """The scenario's fault on targets chosen from one reading of the component's roles (for a
-    composite: each part's, in order)."""
+    composite: each part's, in order); that reading goes into `roles` (pod -> role) if given."""
     rng, now = random.Random(seed), component.targets()
+    if roles is not None:
+        roles.update({t.pod: t.role for t in now})
     parts, taken = [], set()
     for kind, aim, params in scenario.parts or ((scenario.fault, scenario.role, scenario.params),):
         # A pod no earlier part took, where the role has one (a rolling drain moves on); else the
@@ -304,7 +372,8 @@ def run_scenario(platform, component, scenario: Scenario, slo: SLO, *, seed: int
             probe.start()
             _warm_up(scenario, timeline, settings, progress)
         # 3. Target (each part's, for a composite fault), chosen by role with the run's seed.
-        seen.fault = _make_fault(platform, component, scenario, timeline, seed, log, settings.steady_timeout_s)
+        seen.fault = _make_fault(platform, component, scenario, timeline, seed, log, settings.steady_timeout_s,
+                                 seen.roles_before)
         seen.target = seen.fault.target
         # 4-6. Inject, prove, hold, heal.
         _inject_and_hold(platform, scenario, slo, seen, timeline, phases, log, progress, component)
