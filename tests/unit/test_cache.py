@@ -73,3 +73,17 @@ def test_a_changed_stamp_builds_the_entry_again(tmp_path):
     cached_dir(home, lambda tmp: (tmp / "old.jar").write_text("1") and None, "4.4.0 pom aaaa")
     assert cached_dir(home, lambda tmp: (tmp / "new.jar").write_text("2") and None, "4.4.0 pom bbbb") == home
     assert sorted(p.name for p in home.iterdir()) == [STAMP, "new.jar"]
+
+
+def test_the_poms_the_harness_resolves_are_well_formed_and_pin_the_versions_the_code_names():
+    """Maven refuses a pom it cannot parse (a comment holding `--` is one) only when it
+    resolves the jars, at install time; this finds it at once."""
+    import xml.etree.ElementTree as ET
+
+    from chaos.components import kafka, zookeeper
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    for module, prop, version in ((zookeeper, "zookeeper.version", zookeeper.ZK_VERSION),
+                                  (kafka, "kafka.version", kafka.KAFKA_VERSION)):
+        root = ET.parse(module.POM).getroot()
+        assert root.find(f"m:properties/m:{prop}", ns).text == version, module.POM
