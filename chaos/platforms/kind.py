@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .._run import run
+from ..cache import cache_dir
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
 from ..ledger import Ledger, Undo, default_state_dir, new_run_id, undo_action
 from ..waits import poll_until
@@ -86,13 +87,23 @@ def lacks_sys_resource(status: str | None = None) -> bool:
     return False
 
 
-def kind_prerequisites(kind: str | Sequence[str] = "kind", docker: str | Sequence[str] = "docker",
+def default_kind() -> str:
+    """`kind` on PATH, else the binary the kind node image's build made in the harness's cache
+    (`make kind-node-image`, or the kind tier's first run), so that `chaos run --platform kind`
+    finds what the tests used."""
+    if shutil.which("kind"):
+        return "kind"
+    built = sorted(p for p in cache_dir().glob("kind-node-*/bin/kind") if os.access(p, os.X_OK))
+    return str(built[-1]) if built else "kind"
+
+
+def kind_prerequisites(kind: str | Sequence[str] | None = None, docker: str | Sequence[str] = "docker",
                        routes: bool = True) -> list[str]:
     """What this machine lacks to run the kind platform, each with its fix (empty: nothing)."""
     missing = []
-    if shutil.which(_argv(kind)[0]) is None:
-        missing.append("the `kind` binary (fix: install kind, e.g. `go install sigs.k8s.io/kind@v0.33.0`, "
-                       "or its release binary, onto PATH)")
+    if shutil.which(_argv(kind or default_kind())[0]) is None:
+        missing.append("the `kind` binary (fix: `make kind-node-image` builds it into the harness's cache, "
+                       "or put kind onto PATH, e.g. `go install sigs.k8s.io/kind@v0.33.0`)")
     docker_argv = _argv(docker)
     if shutil.which(docker_argv[0]) is None:
         missing.append("the `docker` CLI (fix: apt-get install docker.io)")
@@ -173,7 +184,7 @@ def _undo_delete_cluster(args: dict[str, Any]) -> None:
 class KindCluster:
     """One kind cluster, by name, driven through the kind and docker CLIs."""
 
-    def __init__(self, name: str = DEFAULT_NAME, config: str | Path = DEFAULT_CONFIG, kind: str | Sequence[str] = "kind",
+    def __init__(self, name: str = DEFAULT_NAME, config: str | Path = DEFAULT_CONFIG, kind: str | Sequence[str] | None = None,
                  docker: str | Sequence[str] = "docker", state_dir: Path | None = None,
                  log: Callable[[str], None] = lambda msg: None, keep: bool = False,
                  node_image: str | None = None):
@@ -182,7 +193,7 @@ class KindCluster:
                                 fix="letters, digits and '-'")
         self.name = name
         self.config = Path(config)
-        self.kind = _argv(kind)
+        self.kind = _argv(kind or default_kind())
         self.docker = _argv(docker)
         self.state_dir = Path(state_dir or default_state_dir())
         self.log = log
@@ -399,7 +410,7 @@ class KindPlatform(KubePlatform):
 
     def __init__(self, *, cluster: KindCluster | None = None, cluster_name: str | None = None,
                  keep_cluster: bool | None = None, kind_config: str | Path | None = None,
-                 kind: str | Sequence[str] = "kind", docker: str | Sequence[str] = "docker",
+                 kind: str | Sequence[str] | None = None, docker: str | Sequence[str] = "docker",
                  stack_file: str | Path = STACK_FILE, images: Mapping[str, str] | None = None,
                  namespaces: Sequence[str] | None = None, routes: bool = True, **kw: Any):
         stack = load_stack(stack_file)

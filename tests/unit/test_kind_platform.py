@@ -400,7 +400,7 @@ def test_route_undo_removes_the_route_and_is_idempotent():
 def test_missing_prerequisites_are_named_before_anything_is_created(tmp_path):
     cluster = KindCluster("ci", kind="/nonexistent/kind", docker=["false"], state_dir=tmp_path)
     missing = cluster.prerequisites()
-    assert missing[0].startswith("the `kind` binary (fix: install kind")
+    assert missing[0].startswith("the `kind` binary (fix: `make kind-node-image` builds it")
     assert missing[1].startswith("a running Docker daemon")
     platform = KindPlatform(cluster_name="ci", kind="/nonexistent/kind", docker=[sys.executable, "-c", "exit(1)"],
                             state_dir=tmp_path / "state")
@@ -482,3 +482,26 @@ def test_the_node_image_build_names_a_missing_go(monkeypatch, tmp_path):
     monkeypatch.setenv("PATH", str(tmp_path))  # nothing on it
     missing = build.missing_prerequisites()
     assert any(m.startswith("go (Go 1.26 or newer on PATH)") for m in missing), missing
+
+
+def test_the_kind_binary_is_found_on_path_or_else_in_the_cache_where_the_node_image_build_put_it(tmp_path,
+                                                                                                    monkeypatch):
+    from chaos.platforms.kind import default_kind, kind_prerequisites
+
+    monkeypatch.setenv("PATH", str(tmp_path / "nothing-here"))
+    monkeypatch.setenv("CHAOS_CACHE_DIR", str(tmp_path / "cache"))
+    assert default_kind() == "kind"
+    assert any("make kind-node-image" in m for m in kind_prerequisites(routes=False))
+    built = tmp_path / "cache" / "kind-node-v1.36.3" / "bin" / "kind"
+    built.parent.mkdir(parents=True)
+    built.write_text("#!/bin/sh\n")
+    assert default_kind() == "kind"  # not executable: not a binary to run
+    built.chmod(0o755)
+    assert default_kind() == str(built)
+    assert not any("`kind` binary" in m for m in kind_prerequisites(routes=False))
+    on_path = tmp_path / "bin" / "kind"
+    on_path.parent.mkdir()
+    on_path.write_text("#!/bin/sh\n")
+    on_path.chmod(0o755)
+    monkeypatch.setenv("PATH", str(on_path.parent))
+    assert default_kind() == "kind"
