@@ -8,6 +8,7 @@ servers or runs commands directly.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -112,22 +113,27 @@ class _FailoverWatch:
     component's roles, read at most once a second once the clients are served), then for
     settle_s of served clients after that: a partitioned primary the clients still reach would
     otherwise look recovered before anything failed over, and the writes it acknowledged alone
-    would never be put to the test."""
+    would never be put to the test. Roles are read in a thread of their own, so a component whose
+    lost server stalls its queries (Kafka's admin client, tens of seconds) cannot stretch the
+    hold past its time: a reading still running when the hold ends is left to finish unheard."""
 
     def __init__(self, component, target: Target, roles_before: dict[str, str], kill: bool,
                  timeline: Timeline, injected_s: float, settle_s: float):
         self.component, self.target, self.roles_before, self.kill = component, target, roles_before, kill
         self.timeline, self.injected_s, self.settle_s = timeline, injected_s, settle_s
         self.moved_at: float | None = None
+        self.reading: threading.Thread | None = None
         self._asked = float("-inf")
+        self._moved = threading.Event()  # set by a reading that saw the role elsewhere
 
-    def _role_moved(self) -> bool:
+    def _read_roles(self) -> None:
         try:
             now = self.component.targets()
         except Exception:  # roles unreadable while the fault holds: not proof of anything
-            return False
-        return any(t.role == self.target.role and t.pod != self.target.pod
-                   and self.roles_before.get(t.pod) != self.target.role for t in now)
+            return
+        if any(t.role == self.target.role and t.pod != self.target.pod
+               and self.roles_before.get(t.pod) != self.target.role for t in now):
+            self._moved.set()
 
     def __call__(self) -> bool:
         since = self.injected_s if self.moved_at is None else self.moved_at
@@ -135,10 +141,14 @@ class _FailoverWatch:
             return False
         if self.kill or self.moved_at is not None:
             return True
-        if time.monotonic() - self._asked >= 1.0:
+        if self._moved.is_set():
+            self.moved_at = self.timeline.now()  # counted from when the hold learns of it
+            return False
+        idle = self.reading is None or not self.reading.is_alive()
+        if idle and time.monotonic() - self._asked >= 1.0:
             self._asked = time.monotonic()
-            if self._role_moved():
-                self.moved_at = self.timeline.now()
+            self.reading = threading.Thread(target=self._read_roles, name="hold-roles", daemon=True)
+            self.reading.start()
         return False
 
 

@@ -403,13 +403,17 @@ class RedisCluster(Steadiness):
     # --- roles and steadiness -------------------------------------------------------------------
 
     def cluster_nodes(self) -> list[dict[str, Any]] | None:
-        """CLUSTER NODES as seen by the first server that answers."""
+        """CLUSTER NODES in the newest view among the servers that answer: the one whose highest
+        config epoch is greatest (the first server's on a tie). A master cut off from the others
+        still sees itself in charge of its slots after its replica took them over (the epoch
+        that promotion bumped has not reached it), so one server's answer alone can be stale."""
         self._refresh_addresses()
+        views = []
         for addr in self.address.values():
             text = _answer(addr, "CLUSTER", "NODES")
             if isinstance(text, str) and text.strip():
-                return parse_cluster_nodes(text)
-        return None
+                views.append(parse_cluster_nodes(text))
+        return max(views, key=lambda v: max((n["config_epoch"] for n in v), default=0)) if views else None
 
     def targets(self) -> list[Target]:
         view = self.cluster_nodes() or []

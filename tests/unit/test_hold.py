@@ -77,6 +77,14 @@ class _Roles:
         return [Target(pod, f"n{i}", "abcd"[i], role) for i, (pod, role) in enumerate(self.roles)]
 
 
+def _ask(watch) -> bool:
+    """One poll of the watch, waiting for the reading of roles it may have started."""
+    done = watch()
+    if watch.reading is not None:
+        watch.reading.join(5)
+    return done
+
+
 def test_a_partition_holds_until_another_pod_took_the_role_and_clients_were_served_after_it():
     clock = _Clock()
     tl = Timeline(clock=clock)
@@ -84,13 +92,14 @@ def test_a_partition_holds_until_another_pod_took_the_role_and_clients_were_serv
     before = {"pg-0": "primary", "pg-1": "standby", "pg-2": "standby"}
     watch = _FailoverWatch(comp, Target("pg-0", "n0", "a", "primary"), before, False, tl, 1.0, 2.0)
     _served(tl, clock, ["w0", "w1"], 0.0, 4.0)  # the clients still reach the cut-off primary
-    assert not watch()
+    assert not _ask(watch)
     assert comp.asked == 1
     comp.roles = [("pg-0", "primary"), ("pg-1", "primary"), ("pg-2", "standby")]  # promoted
-    assert not watch()  # asked again only a second later
+    assert not _ask(watch)  # asked again only a second later
     assert comp.asked == 1
     watch._asked -= 1.0
-    assert not watch()  # the move is seen now; clients must be served for settle_s after it
+    assert not _ask(watch)  # the reading sees the move
+    assert not watch()  # the hold learns of it; clients must be served for settle_s after it
     assert watch.moved_at == 4.0
     _served(tl, clock, ["w0", "w1"], 4.0, 5.5)
     assert not watch()
@@ -107,11 +116,11 @@ def test_a_pod_that_held_the_role_before_is_no_move_and_a_kill_needs_none():
     target = Target("r-0", "n0", "a", "master")
     _served(tl, clock, ["w0"], 0.0, 4.0)
     watch = _FailoverWatch(comp, target, before, False, tl, 1.0, 2.0)
-    assert not watch() and watch.moved_at is None  # r-1 and r-2 were masters already
+    assert not _ask(watch) and not watch() and watch.moved_at is None  # r-1 and r-2 were masters already
     assert _FailoverWatch(comp, target, before, True, tl, 1.0, 2.0)()
     comp.roles = [("r-0", "master"), ("r-1", "master"), ("r-2", "master"), ("r-3", "master")]
     watch._asked -= 1.0
-    assert not watch() and watch.moved_at == 4.0
+    assert not _ask(watch) and not watch() and watch.moved_at == 4.0
 
 
 def test_unreadable_roles_are_no_proof_of_a_move():
@@ -123,7 +132,7 @@ def test_unreadable_roles_are_no_proof_of_a_move():
     tl = Timeline(clock=clock)
     _served(tl, clock, ["w0"], 0.0, 4.0)
     watch = _FailoverWatch(Broken(), Target("k-0", "n0", "a", "leader"), {"k-0": "leader"}, False, tl, 1.0, 2.0)
-    assert not watch() and watch.moved_at is None
+    assert not _ask(watch) and not watch() and watch.moved_at is None
 
 
 def test_holds_that_keep_their_full_time():
@@ -136,3 +145,28 @@ def test_holds_that_keep_their_full_time():
     both = chaos.experiment("zookeeper", chaos.together(chaos.partition(role="leader"), chaos.kill(role="leader")),
                             hold_s=10)
     assert _full_hold(both, SLO())
+
+
+def test_a_reading_of_roles_that_stalls_does_not_stretch_the_hold():
+    import threading
+    import time
+
+    from chaos.waits import poll_until
+
+    release = threading.Event()
+
+    class Stalled:
+        def targets(self):
+            release.wait(10)  # a lost broker's admin request
+            return []
+
+    clock = _Clock()
+    tl = Timeline(clock=clock)
+    _served(tl, clock, ["w0"], 0.0, 4.0)
+    watch = _FailoverWatch(Stalled(), Target("k-0", "n0", "a", "leader"), {"k-0": "leader"}, False, tl, 1.0, 2.0)
+    t0 = time.monotonic()
+    assert not poll_until(watch, 0.5, poll_s=0.05)
+    assert time.monotonic() - t0 < 1.0
+    assert watch.reading.is_alive()  # left to finish on its own
+    release.set()
+    watch.reading.join(5)
