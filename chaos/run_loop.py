@@ -93,9 +93,9 @@ def _failed_over(timeline: Timeline, since_s: float, settle_s: float) -> bool:
     still waiting on the lost server: an operation sent there before the failover would otherwise
     fail after a hold that ended on the other workers' successes, and the checker would see that
     failure while the fault was being healed ("no failover while the fault held")."""
-    events = list(timeline.events)
-    if checkers.recovery_s(events, since_s, timeline.now(), settle_s) is None:
+    if not _sustained_success(timeline, since_s, settle_s):
         return False
+    events = list(timeline.events)
     last_bad = max((e.t for e in events if e.kind in COMPLETIONS and e.kind != OK and e.t >= since_s),
                    default=since_s)
     workers = {e.process for e in events if e.kind == INVOKE}

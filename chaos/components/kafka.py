@@ -25,7 +25,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Callable
 
-from .._run import run
 from ..cache import cache_dir, maven_artifact_missing, maven_libs
 from ..errors import InvalidConfig, MissingPrerequisite, NotSteady
 from ..platforms.base import PodSpec

@@ -12,7 +12,6 @@ import shlex
 import shutil
 import signal
 import socket
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
