@@ -285,27 +285,24 @@ def _recovery_timeout(scenario: Scenario, component, settings: RunSettings) -> f
 
 def _observe_recovery(component, probe, scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline,
                       settings: RunSettings, log, progress) -> None:
-    """Observe until steady again: the probe succeeds for settle_s and the component is back to
-    its steady shape (all replicas, one primary), or the recovery timeout."""
+    """Observe until steady again: the component is back to its steady shape (all replicas, one
+    primary), and after that the probe has succeeded for settle_s with nothing in flight (a
+    rejoin can disturb clients), or the recovery timeout. The shape is watched from the heal on,
+    while the clients recover, so the two waits overlap instead of adding up."""
     with progress(f"{scenario.key}: recovery"):
         seen.recovery_timeout_s = recovery_timeout_s = _recovery_timeout(scenario, component, settings)
         deadline = time.monotonic() + recovery_timeout_s
-        healed_s = seen.healed_s
-        seen.recovered = poll_until(lambda: _sustained_success(timeline, healed_s, slo.settle_s), recovery_timeout_s)
-        seen.not_steady = None if seen.recovered else "the probe never succeeded steadily after heal"
-        if not seen.recovered:
-            return
         try:
-            component.wait_steady(max(1.0, deadline - time.monotonic()), log=log)
-            # Keep observing after steadiness until operations have kept succeeding for
-            # settle_s (a rejoin can disturb clients), up to the recovery deadline.
-            steady_at = timeline.now()
-            poll_until(lambda: _settled(timeline, probe, steady_at, slo.settle_s),
-                       max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
+            component.wait_steady(recovery_timeout_s, log=log)
         except NotSteady as exc:
             seen.recovered = False
             seen.not_steady = "; ".join(exc.problems)
             log(f"{scenario.key}: not steady after heal: {exc}")
+            return
+        steady_at = max(timeline.now(), seen.healed_s or 0.0)
+        seen.recovered = poll_until(lambda: _settled(timeline, probe, steady_at, slo.settle_s),
+                                    max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
+        seen.not_steady = None if seen.recovered else "the probe never succeeded steadily after heal"
 
 
 def _verdict(scenario: Scenario, slo: SLO, seen: _Observed, timeline: Timeline, end_s: float,

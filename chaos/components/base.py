@@ -72,10 +72,10 @@ def one_node_per_zone(platform, component: str, count: int = 3) -> list:
 def wait_until_steady(steady: Callable[[], tuple[bool, dict[str, Any]]], deployment: str, timeout_s: float,
                       log: Callable[[str], None] | None, explain: Callable[[dict[str, Any]], str],
                       poll_s: float = 0.25) -> dict[str, Any]:
-    """Poll `steady()` until it holds; say what is missing every 10 s; on timeout raise NotSteady
-    with the problems, what was last seen (`explain`) and where the logs are."""
+    """Poll `steady()` until it holds; after 10 s and every 10 s, say what is missing; on timeout
+    raise NotSteady with the problems, what was last seen (`explain`) and where the logs are."""
     deadline = time.monotonic() + timeout_s
-    said = 0.0
+    said = time.monotonic()
     while True:
         ok, seen = steady()
         if ok:
@@ -110,10 +110,9 @@ class Steadiness:
         return self.settings.predict(fault_class)
 
     def pod_logs(self) -> dict[str, Path]:
-        """pod -> its log file, where the platform keeps the pods' logs as files (local)."""
-        if on_manifest_platform(self.platform):
-            return {}
-        return {pod: self.platform.log_path(pod) for pod in self.pods}
+        """pod -> a file with its log, as the platform keeps it (a file per pod locally, each
+        container's output on Kubernetes)."""
+        return self.platform.pod_logs(self.pods)
 
     def explain(self, seen: dict[str, Any]) -> str:
         """What to tell a person when steadiness times out."""
