@@ -253,7 +253,9 @@ class ElasticsearchCluster(Steadiness):
             chown_tree(pod_dir, user)
             env = {"HOME": str(pod_dir), "ES_JAVA_HOME": jhome, "ES_PATH_CONF": str(conf),
                    "ES_TMPDIR": str(pod_dir / "tmp"), "ES_JAVA_OPTS": f"-Xms{s.heap_mb}m -Xmx{s.heap_mb}m",
-                   "CLI_JAVA_OPTS": "-XX:-UsePerfData"}
+                   # The launcher's own JVM (it reads the options and starts the node): short-lived,
+                   # so the quick compiler and the serial collector; about 2 s less per node start.
+                   "CLI_JAVA_OPTS": "-XX:-UsePerfData -XX:TieredStopAtLevel=1 -XX:+UseSerialGC"}
             if shim:
                 env["LD_PRELOAD"] = shim  # the file-descriptor check (chaos.components.es_server)
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=user,

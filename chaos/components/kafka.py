@@ -344,9 +344,12 @@ class KafkaCluster(Steadiness):
             chown_tree(pod_dir, RUN_AS)
             java = (f"{JAVA} -Xmx{s.heap_mb}m -Xms{s.heap_mb}m -XX:+UseSerialGC "
                     f"-Dlog4j2.configurationFile={pod_dir}/log4j2.properties -cp '{libs}/*'")
-            # Format the storage once (idempotent), then exec the broker as the pod's PID 1.
-            script = (f"{java} kafka.tools.StorageTool format -t {cluster_id} -c {pod_dir}/server.properties "
-                      f"--ignore-formatted >/dev/null && exec {java} kafka.Kafka {pod_dir}/server.properties")
+            # Format the storage the first time (a formatted log directory has meta.properties; the
+            # format tool's own JVM added seconds to every restart), then exec the broker as the
+            # pod's PID 1.
+            script = (f"{{ [ -f {data}/meta.properties ] || {java} kafka.tools.StorageTool format -t {cluster_id} "
+                      f"-c {pod_dir}/server.properties --ignore-formatted >/dev/null; }} "
+                      f"&& exec {java} kafka.Kafka {pod_dir}/server.properties")
             self.platform.start_pod(PodSpec(name=pod, component=self.name, node=node.name, user=RUN_AS,
                                             argv=("/bin/sh", "-c", script), env={"HOME": str(pod_dir)},
                                             port=broker_port, termination_grace_s=15.0))
