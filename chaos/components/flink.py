@@ -478,6 +478,10 @@ class FlinkCluster:
         """One leading JobManager, at least one TaskManager registered, the probe job RUNNING."""
         return self.session.steady()
 
+    def pod_logs(self) -> dict[str, Path]:
+        """pod -> a file with its log, as the platform keeps it."""
+        return self.platform.pod_logs(self.pods)
+
     def explain(self, seen: dict[str, Any]) -> str:
         return (f"seen {seen}; JobManager logs: kubectl -n chaos-stack logs -l "
                 f"app.kubernetes.io/name={self.JOBMANAGER}")

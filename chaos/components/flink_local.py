@@ -359,9 +359,6 @@ class LocalFlinkCluster(FlinkCluster):
             return None
         return self.settings.predict(fault_class, role)
 
-    def pod_logs(self) -> dict[str, Path]:
-        return {pod: self.platform.log_path(pod) for pod in self.pods}
-
     def config(self) -> dict[str, Any]:
         return {**super().config(), "platform": "local", "ha": self.ha, "jobmanagers": len(self.jm_pods),
                 "taskmanagers": len(self.tm_pods), "taskmanager_slots": 1,

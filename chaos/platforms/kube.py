@@ -21,7 +21,9 @@ separated). It never touches a namespace outside the stack's.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -180,6 +182,7 @@ class KubePlatform:
         self.accepted: dict[str, Any] = {}
         self._cordon_undos: dict[str, Undo] = {}
         self._suspended: dict[str, str] = {}  # pod -> the node cordoned to hold it down
+        self._logs_dir: Path | None = None  # pod_logs() writes here; close() removes it
         self._kind_nodes = kind_nodes
         self.docker = docker  # the docker command that reaches kind's node containers
         # kind names each node's container after the node; stand-in nodes in tests may differ.
@@ -218,6 +221,8 @@ class KubePlatform:
             except Exception as exc:
                 errors.append(f"kind node faults: {exc}")
         self.ledger.close()
+        if self._logs_dir is not None:
+            shutil.rmtree(self._logs_dir, ignore_errors=True)
         if self.api is not None:
             self.api.close()
         if errors:
@@ -311,6 +316,17 @@ class KubePlatform:
     def pod_endpoint(self, name: str) -> tuple[str | None, int | None]:
         pod = self.pod(name)
         return pod.ip, pod.port
+
+    def pod_logs(self, names: Sequence[str]) -> dict[str, Path]:
+        """pod -> a file with its containers' logs as they are now (chaos.platforms.kube_logs), in
+        a directory of this platform's that close() removes."""
+        from .kube_logs import write_pod_logs
+
+        if self._logs_dir is None:
+            self._logs_dir = Path(tempfile.mkdtemp(prefix="chaos-pod-logs-"))
+        wanted = set(names)
+        return write_pod_logs(self.core, [(p.name, p.namespace) for p in self.pods() if p.name in wanted],
+                              self._logs_dir)
 
     # --- raw actions for faults ---------------------------------------------------------------
 

@@ -277,6 +277,10 @@ class LocalPlatform:
         d.mkdir(parents=True, exist_ok=True)
         return d / f"{pod}.log"
 
+    def pod_logs(self, names: Sequence[str]) -> dict[str, Path]:
+        """pod -> its log file."""
+        return {name: self.log_path(name) for name in names}
+
     def path(self, *parts: str) -> Path:
         """A directory for pod data under this run's directory, readable by service users."""
         p = self.run_dir.joinpath(*parts)

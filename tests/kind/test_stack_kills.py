@@ -24,6 +24,7 @@ import pytest
 
 from chaos.catalog import SCENARIOS
 from chaos.components import get_component
+from chaos.predictions import log_time
 from chaos.run_loop import run_scenario
 from chaos.slo import load_slo_file
 
@@ -51,6 +52,8 @@ def test_one_kill_per_component_on_kind(component, kind_platform, tmp_path):
         deploy_s = time.monotonic() - t0
         outcome = run_scenario(kind_platform, deployment, scen, slo, seed=1, report_dir=tmp_path,
                                run_id=f"kind-{component}", log=lambda m: print(f"[kind-stack] {m}", flush=True))
+        logs = deployment.pod_logs()  # what the failover explainer reads: each pod's log, dated
+        dated = {pod: log_time(path.read_text().splitlines()[0]) for pod, path in logs.items()}
     finally:
         deployment.remove()
     metrics = outcome.result["metrics"]
@@ -64,3 +67,4 @@ def test_one_kill_per_component_on_kind(component, kind_platform, tmp_path):
     crash = outcome.result["proof"]["sigkill_from_node"]
     assert crash and crash["killed"] and not crash["errors"], outcome.result["proof"]
     assert outcome.verdict.verdict == "pass", outcome.message
+    assert sorted(dated) == sorted(deployment.pods) and None not in dated.values(), dated
