@@ -269,6 +269,7 @@ class ElasticsearchCluster(Steadiness):
             return
         for pod in self.pods:
             self.platform.remove_pod(pod)
+        es_server.remove_jvm_leftovers()
 
     # roles
     def views(self) -> dict[str, dict[str, Any]]:

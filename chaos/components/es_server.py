@@ -42,7 +42,7 @@ from ..cache import cache_dir, cached_dir
 from ..errors import PlatformError
 
 __all__ = ["ES_VERSION", "ES_USER", "ARTIFACT", "M2_ZIP", "FD_LIMIT", "home_dir", "java_home", "prerequisites",
-           "ensure_user", "ensure_distribution", "needs_fd_shim", "ensure_fd_shim", "jvm_options"]
+           "ensure_user", "remove_jvm_leftovers", "ensure_distribution", "needs_fd_shim", "ensure_fd_shim", "jvm_options"]
 
 ES_VERSION = "8.19.0"
 ES_USER = "chaos-es"
@@ -104,6 +104,41 @@ def prerequisites() -> list[str]:
         missing.append(f"gcc, to build the file-descriptor shim (hard RLIMIT_NOFILE "
                        f"{resource.getrlimit(resource.RLIMIT_NOFILE)[1]} < {FD_LIMIT}; fix: apt-get install gcc libc6-dev)")
     return missing
+
+
+def _running(pid: str) -> bool:
+    """A live process (a killed one its parent has not reaped yet, a zombie, is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[:1] != ["Z"]
+
+
+def remove_jvm_leftovers(user: str = ES_USER, tmp: Path = Path("/tmp")) -> list[str]:
+    """Remove what the user's dead JVMs left in /tmp: the attach socket `.java_pid<pid>` the node
+    makes when it attaches its entitlement agent to itself (a SIGKILLed node never removes it),
+    and the launcher's empty hsperfdata directory. Only files of pids no longer running; the
+    directory only when empty. Returns what was removed."""
+    try:
+        uid = pwd.getpwnam(user).pw_uid
+    except KeyError:
+        return []
+    removed = []
+    for sock in tmp.glob(".java_pid*"):
+        pid = sock.name[len(".java_pid"):]
+        try:
+            if pid.isdigit() and sock.lstat().st_uid == uid and not _running(pid):
+                sock.unlink()
+                removed.append(str(sock))
+        except OSError:
+            continue
+    try:
+        (tmp / f"hsperfdata_{user}").rmdir()  # never while another JVM of the user keeps a file in it
+        removed.append(str(tmp / f"hsperfdata_{user}"))
+    except OSError:
+        pass
+    return removed
 
 
 def ensure_user() -> str | None:

@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from chaos.components.elasticsearch import FAULT_DETECTION, prerequisites
-from chaos.components.es_server import ES_USER, ES_VERSION, ensure_distribution, ensure_user, java_home, jvm_options
+from chaos.components.es_server import (ES_USER, ES_VERSION, ensure_distribution, ensure_user, java_home, jvm_options,
+                                       remove_jvm_leftovers)
 from tests.servers import free_ports
 
 __all__ = ["ES_VERSION", "ES_USER", "EsNode", "EsCluster", "prerequisites", "ensure_distribution",
@@ -232,10 +233,7 @@ class EsCluster:
         if self.root is not None:
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
-        # The launcher's Java version check runs a JVM that leaves /tmp/hsperfdata_<user>; only
-        # these servers run as this user. rmdir: never while another cluster's JVM uses it.
-        with contextlib.suppress(OSError):
-            os.rmdir(f"/tmp/hsperfdata_{ES_USER}")
+        remove_jvm_leftovers(ES_USER)  # the killed JVMs' attach sockets and hsperfdata in /tmp
 
     def __enter__(self) -> "EsCluster":
         return self.start()
