@@ -1,5 +1,6 @@
 """One place where the harness runs external commands, so every failure is wrapped with the
-command, its exit status and its stderr, and the cause is kept."""
+command, its exit status and its stderr, and the cause is kept; and where it reads a process's
+state from /proc."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Mapping, Sequence
 
 from .errors import PlatformError
 
-__all__ = ["run", "run_ok"]
+__all__ = ["run", "run_ok", "proc_stat"]
 
 
 def run(argv: Sequence[str], *, check: bool = True, timeout: float = 30.0, input: str | None = None,
@@ -40,3 +41,13 @@ def run_ok(argv: Sequence[str], **kw) -> bool:
         return run(argv, check=False, **kw).returncode == 0
     except PlatformError:
         return False
+
+
+def proc_stat(pid: int | str) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state first: "Z" for a process
+    that exited and was not reaped yet; then ppid, pgid, ...), None when there is no such pid."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as fh:
+            return fh.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from ._run import proc_stat
 from .errors import HealError
 
 __all__ = ["Ledger", "Undo", "default_state_dir", "new_run_id", "heal_stale", "UNDO_ACTIONS"]
@@ -50,11 +51,8 @@ class Undo:
 
 def _proc_start_time(pid: int) -> str | None:
     """Start time of a process in clock ticks, to tell a live owner from a reused pid."""
-    try:
-        with open(f"/proc/{pid}/stat", encoding="ascii") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
+    fields = proc_stat(pid)
+    return fields[19] if fields and len(fields) > 19 else None
 
 
 _OPEN_HERE: set[str] = set()  # paths of the ledgers this process has open

@@ -299,7 +299,7 @@ def _observe_recovery(component, probe, scenario: Scenario, slo: SLO, seen: _Obs
             seen.not_steady = "; ".join(exc.problems)
             log(f"{scenario.key}: not steady after heal: {exc}")
             return
-        steady_at = max(timeline.now(), seen.healed_s or 0.0)
+        steady_at = timeline.now()
         seen.recovered = poll_until(lambda: _settled(timeline, probe, steady_at, slo.settle_s),
                                     max(slo.settle_s + 5, deadline - time.monotonic()), poll_s=0.01)
         seen.not_steady = None if seen.recovered else "the probe never succeeded steadily after heal"

@@ -37,7 +37,7 @@ import zipfile
 from pathlib import Path
 from typing import Callable
 
-from .._run import run
+from .._run import proc_stat, run
 from ..cache import cache_dir, cached_dir
 from ..errors import PlatformError
 
@@ -106,15 +106,6 @@ def prerequisites() -> list[str]:
     return missing
 
 
-def _running(pid: str) -> bool:
-    """A live process (a killed one its parent has not reaped yet, a zombie, is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat.rpartition(")")[2].split()[:1] != ["Z"]
-
-
 def remove_jvm_leftovers(user: str = ES_USER, tmp: Path = Path("/tmp")) -> list[str]:
     """Remove what the user's dead JVMs left in /tmp: the attach socket `.java_pid<pid>` the node
     makes when it attaches its entitlement agent to itself (a SIGKILLed node never removes it),
@@ -128,7 +119,9 @@ def remove_jvm_leftovers(user: str = ES_USER, tmp: Path = Path("/tmp")) -> list[
     for sock in tmp.glob(".java_pid*"):
         pid = sock.name[len(".java_pid"):]
         try:
-            if pid.isdigit() and sock.lstat().st_uid == uid and not _running(pid):
+            fields = proc_stat(pid) if pid.isdigit() else None
+            # A killed JVM its parent has not reaped yet (a zombie) is gone too.
+            if pid.isdigit() and sock.lstat().st_uid == uid and (fields is None or fields[0] == "Z"):
                 sock.unlink()
                 removed.append(str(sock))
         except OSError:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .._run import run, run_ok
+from .._run import proc_stat, run, run_ok
 from ..errors import InvalidConfig, MissingPrerequisite, PlatformError
 from ..waits import value_within
 from ..ledger import Ledger, Undo, default_state_dir, heal_stale, new_run_id
@@ -382,14 +382,9 @@ class LocalPlatform:
     def _group_pids(self, pgid: int) -> list[int]:
         pids = []
         for entry in os.listdir("/proc"):
-            if entry.isdigit():
-                try:
-                    with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as fh:
-                        fields = fh.read().rsplit(")", 1)[1].split()
-                    if int(fields[2]) == pgid and fields[0] != "Z":
-                        pids.append(int(entry))
-                except (OSError, IndexError, ValueError):
-                    continue
+            fields = proc_stat(entry) if entry.isdigit() else None
+            if fields and len(fields) > 2 and fields[2] == str(pgid) and fields[0] != "Z":
+                pids.append(int(entry))
         return pids
 
     def _kill_group(self, name: str, sig: int, wait_s: float = 5.0) -> list[int]:
